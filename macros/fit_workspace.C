@@ -1,0 +1,142 @@
+// Fit every NLL that roosbi recorded in a workspace file, with no Python.
+//
+//   root -b -q 'macros/fit_workspace.C("roosbi-demo/workspace.root")'
+//
+// prints one line per NLL:  FIT <name> <param>=<value> +- <error> status=<n>
+//
+// The learned pdf needs roosbi's library (class RooLearnedRatio). It is looked for, in order:
+//   1. the second argument of this macro,
+//   2. the environment variable ROOSBI_LIBRARY,
+//   3. libRooSBI.so beside the workspace file (roosbi demo copies it there),
+//   4. libRooSBI on the dynamic library path (LD_LIBRARY_PATH).
+// `roosbi library` builds the library if needed and prints its path.
+//
+// The fits use the same settings as roosbi's Python side (roosbi/inference.py): Minuit2, error
+// level 0.5, strategy 1, MIGRAD + HESSE + MINOS, every parameter started at the middle of its range.
+
+#include <RooAbsData.h>
+#include <RooAbsPdf.h>
+#include <RooAbsReal.h>
+#include <RooArgSet.h>
+#include <RooFit/Config.h>
+#include <RooGlobalFunc.h>
+#include <RooMinimizer.h>
+#include <RooMsgService.h>
+#include <RooRealVar.h>
+#include <RooWorkspace.h>
+#include <TFile.h>
+#include <TNamed.h>
+#include <TString.h>
+#include <TSystem.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace {
+
+bool loadRoosbiLibrary(const char *fileName, const char *library)
+{
+   TString lib = library ? library : "";
+   if (lib.IsNull() && gSystem->Getenv("ROOSBI_LIBRARY")) {
+      lib = gSystem->Getenv("ROOSBI_LIBRARY");
+   }
+   if (lib.IsNull()) {
+      TString besideFile = TString(gSystem->GetDirName(fileName)) + "/libRooSBI.so";
+      if (!gSystem->AccessPathName(besideFile)) {
+         lib = besideFile;
+      }
+   }
+   if (lib.IsNull()) {
+      lib = "libRooSBI";
+   }
+   if (gSystem->Load(lib) < 0) {
+      std::printf("ERROR cannot load the roosbi library '%s'; run `roosbi library` and pass its path as the second "
+                  "argument or in ROOSBI_LIBRARY\n",
+                  lib.Data());
+      return false;
+   }
+   return true;
+}
+
+RooWorkspace *findWorkspace(TFile &file)
+{
+   for (TObject *key : *file.GetListOfKeys()) {
+      if (auto *ws = dynamic_cast<RooWorkspace *>(file.Get(key->GetName()))) {
+         return ws;
+      }
+   }
+   return nullptr;
+}
+
+} // namespace
+
+int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const char *library = "")
+{
+   RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);
+   // RooMomentMorphFuncND evaluates unused non-linear terms (0 * inf) when set up; count, do not print.
+   RooAbsReal::setEvalErrorLoggingMode(RooAbsReal::CountErrors);
+   if (gSystem->AccessPathName(fileName)) {
+      std::printf("ERROR no such file: %s\n", fileName);
+      return 1;
+   }
+   if (!loadRoosbiLibrary(fileName, library)) {
+      return 1;
+   }
+   std::unique_ptr<TFile> file{TFile::Open(fileName)};
+   if (!file || file->IsZombie()) {
+      std::printf("ERROR cannot open %s\n", fileName);
+      return 1;
+   }
+   RooWorkspace *ws = findWorkspace(*file);
+   if (!ws) {
+      std::printf("ERROR no RooWorkspace in %s\n", fileName);
+      return 1;
+   }
+   auto *dataName = dynamic_cast<TNamed *>(ws->genobj("roosbi_observed_data"));
+   const RooArgSet *params = ws->set("roosbi_parameters");
+   if (!dataName || !params || !ws->data(dataName->GetTitle())) {
+      std::printf("ERROR %s was not written by roosbi (no roosbi_observed_data / roosbi_parameters)\n", fileName);
+      return 1;
+   }
+   RooAbsData &data = *ws->data(dataName->GetTitle());
+
+   // Pdfs to fit carry the string attribute roosbi_nll = <name>; fit them in a fixed order.
+   std::map<std::string, RooAbsPdf *> pdfs;
+   for (RooAbsArg *arg : ws->allPdfs()) {
+      if (const char *name = arg->getStringAttribute("roosbi_nll")) {
+         pdfs[name] = static_cast<RooAbsPdf *>(arg);
+      }
+   }
+   const char *order[] = {"analytic", "learned", "morphed"};
+   int failures = 0;
+   for (const char *name : order) {
+      auto found = pdfs.find(name);
+      if (found == pdfs.end()) {
+         continue;
+      }
+      for (RooAbsArg *p : *params) {
+         auto *par = static_cast<RooRealVar *>(p);
+         par->setVal(0.5 * (par->getMin() + par->getMax()));
+         par->setError(0.1 * (par->getMax() - par->getMin()));
+      }
+      std::unique_ptr<RooAbsReal> nll{found->second->createNLL(data, RooFit::Offset("none"))};
+      RooMinimizer minimizer(*nll);
+      minimizer.setMinimizerType("Minuit2");
+      minimizer.setErrorLevel(0.5);
+      minimizer.setStrategy(1);
+      minimizer.setPrintLevel(-1);
+      const int status = minimizer.migrad();
+      minimizer.hesse();
+      minimizer.minos(*params);
+      std::string line = std::string("FIT ") + name;
+      for (RooAbsArg *p : *params) {
+         auto *par = static_cast<RooRealVar *>(p);
+         line += Form(" %s=%.6g +- %.6g", par->GetName(), par->getVal(), par->getError());
+      }
+      std::printf("%s status=%d\n", line.c_str(), status);
+      failures += status != 0;
+   }
+   return failures;
+}

@@ -1,0 +1,350 @@
+/*
+ * roosbi: RooLearnedRatio
+ *
+ * The network is evaluated block by block (kBlock events at a time), with the activations of a
+ * block stored input-major, so that the innermost loop runs over events with a fixed trip count
+ * and the compiler vectorises it. Everything is double precision: Minuit differentiates the NLL
+ * numerically and needs it smooth far below float32 resolution.
+ */
+
+#include "RooLearnedRatio.h"
+
+#include <RooAbsRealLValue.h>
+#include <RooFit/EvalContext.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <stdexcept>
+
+ClassImp(RooLearnedRatio);
+
+namespace {
+
+// 8-point Gauss-Legendre rule on [-1, 1]: nodes +-kGLNodes[k] share the weight kGLWeights[k].
+constexpr double kGLNodes[4] = {0.1834346424956498049394761, 0.5255324099163289858177390,
+                                0.7966664774136267395915539, 0.9602898564975362316835609};
+constexpr double kGLWeights[4] = {0.3626837833783619829651504, 0.3137066458778872873379622,
+                                  0.2223810344533744705443560, 0.1012285362903762591525314};
+
+inline double sigmoid(double x)
+{
+   // Written so that exp never overflows.
+   if (x >= 0.) {
+      return 1. / (1. + std::exp(-x));
+   }
+   const double e = std::exp(x);
+   return e / (1. + e);
+}
+
+void applyActivation(int kind, double param, double *v, std::size_t n)
+{
+   constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+   constexpr double kSeluScale = 1.0507009873554804934193349852946;
+   constexpr double kInvSqrt2 = 0.70710678118654752440084436210485;
+   switch (kind) {
+   case RooLearnedRatio::kIdentity: return;
+   case RooLearnedRatio::kTanh:
+      for (std::size_t i = 0; i < n; ++i)
+         v[i] = std::tanh(v[i]);
+      return;
+   case RooLearnedRatio::kRelu:
+      for (std::size_t i = 0; i < n; ++i)
+         v[i] = v[i] > 0. ? v[i] : 0.;
+      return;
+   case RooLearnedRatio::kSigmoid:
+      for (std::size_t i = 0; i < n; ++i)
+         v[i] = sigmoid(v[i]);
+      return;
+   case RooLearnedRatio::kLeakyRelu:
+      for (std::size_t i = 0; i < n; ++i)
+         v[i] = v[i] > 0. ? v[i] : param * v[i];
+      return;
+   case RooLearnedRatio::kElu:
+      for (std::size_t i = 0; i < n; ++i)
+         v[i] = v[i] > 0. ? v[i] : param * std::expm1(v[i]);
+      return;
+   case RooLearnedRatio::kSelu:
+      for (std::size_t i = 0; i < n; ++i)
+         v[i] = kSeluScale * (v[i] > 0. ? v[i] : kSeluAlpha * std::expm1(v[i]));
+      return;
+   case RooLearnedRatio::kSoftplus:
+      for (std::size_t i = 0; i < n; ++i)
+         v[i] = std::max(v[i], 0.) + std::log1p(std::exp(-std::abs(v[i])));
+      return;
+   case RooLearnedRatio::kSiLU:
+      for (std::size_t i = 0; i < n; ++i)
+         v[i] = v[i] * sigmoid(v[i]);
+      return;
+   case RooLearnedRatio::kGelu:
+      for (std::size_t i = 0; i < n; ++i)
+         v[i] = 0.5 * v[i] * (1. + std::erf(v[i] * kInvSqrt2));
+      return;
+   default: throw std::runtime_error("RooLearnedRatio: unknown activation code " + std::to_string(kind));
+   }
+}
+
+} // namespace
+
+RooLearnedRatio::RooLearnedRatio(const char *name, const char *title, const RooArgList &inputs,
+                                 const std::vector<int> &layerSizes, const std::vector<double> &weights,
+                                 const std::vector<double> &biases, const std::vector<int> &activations,
+                                 const std::vector<double> &activationParams,
+                                 const std::vector<std::uint8_t> &onnxBytes, int output)
+   : RooAbsReal(name, title),
+     _inputs("inputs", "network inputs", this),
+     _sizes(layerSizes),
+     _weights(weights),
+     _biases(biases),
+     _activations(activations),
+     _activationParams(activationParams),
+     _onnxBytes(onnxBytes)
+{
+   const std::string where = std::string("RooLearnedRatio '") + name + "': ";
+   for (RooAbsArg *arg : inputs) {
+      if (!dynamic_cast<RooAbsReal *>(arg)) {
+         throw std::invalid_argument(where + "input '" + arg->GetName() + "' is not a RooAbsReal");
+      }
+   }
+   _inputs.add(inputs);
+   if (_sizes.size() < 2) {
+      throw std::invalid_argument(where + "need at least one layer");
+   }
+   if (_sizes.front() != static_cast<int>(_inputs.size())) {
+      throw std::invalid_argument(where + "the network takes " + std::to_string(_sizes.front()) + " inputs but " +
+                                  std::to_string(_inputs.size()) + " RooFit inputs were given");
+   }
+   if (_sizes.back() != 1) {
+      throw std::invalid_argument(where + "the network must have one output, not " + std::to_string(_sizes.back()));
+   }
+   std::size_t nWeights = 0;
+   std::size_t nBiases = 0;
+   for (std::size_t l = 0; l + 1 < _sizes.size(); ++l) {
+      if (_sizes[l] < 1 || _sizes[l + 1] < 1) {
+         throw std::invalid_argument(where + "layer widths must be positive");
+      }
+      nWeights += static_cast<std::size_t>(_sizes[l]) * _sizes[l + 1];
+      nBiases += _sizes[l + 1];
+   }
+   const std::size_t nLayers = _sizes.size() - 1;
+   if (_weights.size() != nWeights || _biases.size() != nBiases || _activations.size() != nLayers ||
+       _activationParams.size() != nLayers) {
+      throw std::invalid_argument(where + "the weights, biases or activations do not match the layer sizes");
+   }
+   for (int kind : _activations) {
+      if (kind < kIdentity || kind > kGelu) {
+         throw std::invalid_argument(where + "unknown activation code " + std::to_string(kind));
+      }
+   }
+   setOutput(output);
+}
+
+RooLearnedRatio::RooLearnedRatio(const RooLearnedRatio &other, const char *name)
+   : RooAbsReal(other, name),
+     _inputs("inputs", this, other._inputs),
+     _sizes(other._sizes),
+     _weights(other._weights),
+     _biases(other._biases),
+     _activations(other._activations),
+     _activationParams(other._activationParams),
+     _onnxBytes(other._onnxBytes),
+     _output(other._output),
+     _integrationPoints(other._integrationPoints)
+{
+}
+
+void RooLearnedRatio::setOutput(int output)
+{
+   if (output != kRatio && output != kLogRatio && output != kScore) {
+      throw std::invalid_argument("RooLearnedRatio::setOutput: output must be kRatio (0), kLogRatio (1) or kScore (2)");
+   }
+   _output = output;
+   setValueDirty();
+}
+
+void RooLearnedRatio::setIntegrationPoints(int n)
+{
+   if (n < 8) {
+      throw std::invalid_argument("RooLearnedRatio::setIntegrationPoints: need at least 8 points");
+   }
+   _integrationPoints = 8 * ((n + 7) / 8);
+}
+
+bool RooLearnedRatio::writeOnnx(const char *fileName) const
+{
+   std::ofstream out(fileName, std::ios::binary);
+   out.write(reinterpret_cast<const char *>(_onnxBytes.data()), _onnxBytes.size());
+   return static_cast<bool>(out);
+}
+
+double RooLearnedRatio::transform(double logr) const
+{
+   switch (_output) {
+   case kLogRatio: return logr;
+   case kScore: return sigmoid(logr);
+   default: return std::exp(logr);
+   }
+}
+
+void RooLearnedRatio::forwardBlock(const double *in, std::size_t n, double *out) const
+{
+   const int maxWidth = *std::max_element(_sizes.begin(), _sizes.end());
+   std::vector<double> buffer(2 * kBlock * maxWidth);
+   double *bufs[2] = {buffer.data(), buffer.data() + kBlock * maxWidth};
+
+   const double *src = in;
+   const double *w = _weights.data();
+   const double *b = _biases.data();
+   for (std::size_t l = 0; l + 1 < _sizes.size(); ++l) {
+      const std::size_t nIn = _sizes[l];
+      const std::size_t nOut = _sizes[l + 1];
+      double *dst = bufs[l % 2];
+      for (std::size_t j = 0; j < nOut; ++j) {
+         double *d = dst + j * kBlock;
+         std::fill(d, d + kBlock, b[j]);
+         for (std::size_t i = 0; i < nIn; ++i) {
+            const double wji = w[j * nIn + i];
+            const double *s = src + i * kBlock;
+            for (std::size_t e = 0; e < kBlock; ++e) {
+               d[e] += wji * s[e];
+            }
+         }
+      }
+      applyActivation(_activations[l], _activationParams[l], dst, nOut * kBlock);
+      w += nIn * nOut;
+      b += nOut;
+      src = dst;
+   }
+   std::copy(src, src + n, out);
+}
+
+void RooLearnedRatio::logRatio(const double *in, std::size_t n, double *out) const
+{
+   const std::size_t nIn = _sizes.front();
+   std::vector<double> block(nIn * kBlock, 0.);
+   for (std::size_t start = 0; start < n; start += kBlock) {
+      const std::size_t m = std::min(kBlock, n - start);
+      for (std::size_t e = 0; e < m; ++e) {
+         for (std::size_t i = 0; i < nIn; ++i) {
+            block[i * kBlock + e] = in[(start + e) * nIn + i];
+         }
+      }
+      forwardBlock(block.data(), m, out + start);
+   }
+}
+
+double RooLearnedRatio::evaluate() const
+{
+   std::vector<double> in(_inputs.size());
+   for (std::size_t i = 0; i < _inputs.size(); ++i) {
+      in[i] = static_cast<const RooAbsReal &>(_inputs[i]).getVal(_inputs.nset());
+   }
+   double logr = 0.;
+   logRatio(in.data(), 1, &logr);
+   return transform(logr);
+}
+
+void RooLearnedRatio::doEval(RooFit::EvalContext &ctx) const
+{
+   std::span<double> output = ctx.output();
+   const std::size_t n = output.size();
+   const std::size_t nIn = _inputs.size();
+   std::vector<std::span<const double>> spans; // ROOT's C++17 span cannot be assigned to
+   spans.reserve(nIn);
+   for (std::size_t i = 0; i < nIn; ++i) {
+      spans.push_back(ctx.at(&_inputs[i]));
+   }
+
+   std::vector<double> block(nIn * kBlock, 0.);
+   for (std::size_t start = 0; start < n; start += kBlock) {
+      const std::size_t m = std::min(kBlock, n - start);
+      for (std::size_t i = 0; i < nIn; ++i) {
+         double *dst = block.data() + i * kBlock;
+         const std::span<const double> &s = spans[i];
+         if (s.size() == 1) {
+            std::fill(dst, dst + m, s[0]); // a parameter: one value for all events
+         } else {
+            std::copy(s.begin() + start, s.begin() + start + m, dst);
+         }
+      }
+      forwardBlock(block.data(), m, output.data() + start);
+   }
+   for (std::size_t e = 0; e < n; ++e) {
+      output[e] = transform(output[e]);
+   }
+}
+
+Int_t RooLearnedRatio::getAnalyticalIntegral(RooArgSet &allVars, RooArgSet &analVars, const char * /*rangeName*/) const
+{
+   // Only r itself is a density to integrate; only a single input that is a variable, and on which
+   // no other input depends, is integrated here (by a fixed quadrature, which keeps the integral a
+   // smooth function of the parameters, unlike an adaptive one).
+   if (_output != kRatio) {
+      return 0;
+   }
+   int found = -1;
+   for (std::size_t i = 0; i < _inputs.size(); ++i) {
+      if (!allVars.find(_inputs[i])) {
+         continue;
+      }
+      if (found >= 0 || !dynamic_cast<const RooAbsRealLValue *>(&_inputs[i])) {
+         return 0;
+      }
+      found = static_cast<int>(i);
+   }
+   if (found < 0) {
+      return 0;
+   }
+   for (std::size_t j = 0; j < _inputs.size(); ++j) {
+      if (static_cast<int>(j) != found && _inputs[j].dependsOn(_inputs[found])) {
+         return 0;
+      }
+   }
+   analVars.add(_inputs[found]);
+   return found + 1;
+}
+
+double RooLearnedRatio::analyticalIntegral(Int_t code, const char *rangeName) const
+{
+   const std::size_t idx = code - 1;
+   const std::size_t nIn = _inputs.size();
+   const auto &var = static_cast<const RooAbsRealLValue &>(_inputs[idx]);
+   const double lo = var.getMin(rangeName);
+   const double hi = var.getMax(rangeName);
+   if (!std::isfinite(lo) || !std::isfinite(hi)) {
+      throw std::runtime_error(std::string("RooLearnedRatio '") + GetName() + "': cannot integrate over '" +
+                               var.GetName() + "', its range is not finite");
+   }
+
+   const std::size_t nPanels = _integrationPoints / 8;
+   const double halfWidth = 0.5 * (hi - lo) / nPanels;
+   std::vector<double> in(nIn * _integrationPoints);
+   std::vector<double> weights(_integrationPoints);
+   for (std::size_t i = 0; i < nIn; ++i) {
+      if (i == idx) {
+         continue;
+      }
+      const double value = static_cast<const RooAbsReal &>(_inputs[i]).getVal();
+      for (std::size_t p = 0; p < static_cast<std::size_t>(_integrationPoints); ++p) {
+         in[p * nIn + i] = value;
+      }
+   }
+   for (std::size_t panel = 0; panel < nPanels; ++panel) {
+      const double centre = lo + (2 * panel + 1) * halfWidth;
+      for (std::size_t k = 0; k < 4; ++k) {
+         const std::size_t p = panel * 8 + 2 * k;
+         in[p * nIn + idx] = centre - halfWidth * kGLNodes[k];
+         in[(p + 1) * nIn + idx] = centre + halfWidth * kGLNodes[k];
+         weights[p] = weights[p + 1] = halfWidth * kGLWeights[k];
+      }
+   }
+
+   std::vector<double> logr(_integrationPoints);
+   logRatio(in.data(), _integrationPoints, logr.data());
+   double sum = 0.;
+   for (std::size_t p = 0; p < logr.size(); ++p) {
+      sum += weights[p] * std::exp(logr[p]);
+   }
+   return sum;
+}

@@ -1,0 +1,99 @@
+/*
+ * roosbi: RooLearnedRatio
+ *
+ * A learned likelihood ratio r(x|theta) = p(x|theta) / p_ref(x) as a native RooFit function.
+ * It evaluates a dense feed-forward network (translated from an ONNX graph by roosbi) in double
+ * precision, per event in evaluate() and over whole batches in doEval(). Everything it needs is
+ * a persistent member, so a workspace that holds it is self-contained: it opens in a plain C++
+ * ROOT macro, and the original ONNX model can be written back out with writeOnnx().
+ */
+
+#ifndef ROOSBI_RooLearnedRatio_h
+#define ROOSBI_RooLearnedRatio_h
+
+#include <RooAbsReal.h>
+#include <RooListProxy.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace RooFit {
+class EvalContext;
+}
+
+class RooLearnedRatio : public RooAbsReal {
+public:
+   /// What the object returns: the ratio r, its logarithm, or the classifier score s = r / (1 + r).
+   enum Output { kRatio = 0, kLogRatio = 1, kScore = 2 };
+
+   /// Activation applied after a dense layer. Values are persisted: only append.
+   enum Activation {
+      kIdentity = 0,
+      kTanh = 1,
+      kRelu = 2,
+      kSigmoid = 3,
+      kLeakyRelu = 4, ///< parameter: negative slope
+      kElu = 5,       ///< parameter: alpha
+      kSelu = 6,
+      kSoftplus = 7,
+      kSiLU = 8,
+      kGelu = 9 ///< exact (erf) form
+   };
+
+   RooLearnedRatio() = default;
+   RooLearnedRatio(const char *name, const char *title, const RooArgList &inputs, const std::vector<int> &layerSizes,
+                   const std::vector<double> &weights, const std::vector<double> &biases,
+                   const std::vector<int> &activations, const std::vector<double> &activationParams,
+                   const std::vector<std::uint8_t> &onnxBytes, int output = kRatio);
+   RooLearnedRatio(const RooLearnedRatio &other, const char *name = nullptr);
+   TObject *clone(const char *newname) const override { return new RooLearnedRatio(*this, newname); }
+
+   /// Network inputs in the order the network expects them (observables, then parameters).
+   const RooArgList &inputs() const { return _inputs; }
+   /// Widths of all layers, input layer first; the last entry is 1.
+   const std::vector<int> &layerSizes() const { return _sizes; }
+   const std::vector<int> &activations() const { return _activations; }
+   /// The ONNX model this object was built from, byte for byte.
+   const std::vector<std::uint8_t> &onnxBytes() const { return _onnxBytes; }
+   /// Write the stored ONNX model to a file. Returns false if the file cannot be written.
+   bool writeOnnx(const char *fileName) const;
+
+   int output() const { return _output; }
+   void setOutput(int output);
+
+   /// Number of fixed Gauss-Legendre nodes used to integrate r over one observable.
+   int integrationPoints() const { return _integrationPoints; }
+   void setIntegrationPoints(int n);
+
+   /// Evaluate log r for `n` events; `in` holds the inputs event after event (n x nInputs).
+   void logRatio(const double *in, std::size_t n, double *out) const;
+
+   Int_t getAnalyticalIntegral(RooArgSet &allVars, RooArgSet &analVars, const char *rangeName = nullptr) const override;
+   double analyticalIntegral(Int_t code, const char *rangeName = nullptr) const override;
+
+protected:
+   double evaluate() const override;
+   void doEval(RooFit::EvalContext &ctx) const override;
+
+private:
+   /// log r for a block of at most kBlock events stored input-major (in[i * kBlock + e]).
+   void forwardBlock(const double *in, std::size_t n, double *out) const;
+   double transform(double logr) const;
+
+   static constexpr std::size_t kBlock = 64;
+
+   RooListProxy _inputs;                  ///< Network inputs: observables, then parameters.
+   std::vector<int> _sizes;               ///< Layer widths, input first, output (1) last.
+   std::vector<double> _weights;          ///< Per layer, row-major [out][in], layers concatenated.
+   std::vector<double> _biases;           ///< Per layer, layers concatenated.
+   std::vector<int> _activations;         ///< Activation after each dense layer.
+   std::vector<double> _activationParams; ///< Parameter of each activation (slope, alpha), else 0.
+   std::vector<std::uint8_t> _onnxBytes;  ///< The original ONNX model.
+   int _output = kRatio;                  ///< What evaluate() returns, see Output.
+   int _integrationPoints = 512;          ///< Gauss-Legendre nodes for the integral over one observable.
+
+   ClassDefOverride(RooLearnedRatio, 1)
+};
+
+#endif

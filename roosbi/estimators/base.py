@@ -1,0 +1,120 @@
+"""The interface every ratio estimator follows, and what they share."""
+
+from __future__ import annotations
+
+import logging
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..exceptions import InputError
+from ..onnx import onnxruntime_log_ratio, save_model, set_metadata
+from ..simulate import TrainingSample
+
+log = logging.getLogger(__name__)
+
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "leaky_relu", "elu", "selu", "softplus", "silu", "gelu")
+
+
+class RatioEstimator(ABC):
+    """A parameterized classifier whose logit estimates log r(x|theta).
+
+    Subclasses take every setting as a keyword in ``__init__`` and set, after :meth:`fit`,
+    ``history_`` (``{"train_loss": [...], "val_loss": [...]}``, mean binary cross-entropy per
+    epoch), ``n_epochs_``, ``fit_time_s_`` and ``device_``.
+    """
+
+    name: str = "base"
+
+    def fit(self, sample: TrainingSample) -> RatioEstimator:
+        """Train on a labelled sample (target y=1, reference y=0); returns ``self``."""
+        self._check_activation()
+        self.input_names_ = sample.input_names
+        self.observables_ = list(sample.observables)
+        self.parameters_ = list(sample.parameters)
+        self.parameter_ranges_ = dict(sample.parameter_ranges)
+        inputs = sample.inputs
+        self.input_mean_ = inputs.mean(axis=0)
+        self.input_scale_ = np.where(inputs.std(axis=0) > 0, inputs.std(axis=0), 1.0)
+        self._fit(inputs, sample.y, sample.weights)
+        log.info("%s: %d epochs, best validation loss %.5f", self.name, self.n_epochs_, min(self.history_["val_loss"]))
+        return self
+
+    @abstractmethod
+    def _fit(self, inputs: np.ndarray, y: np.ndarray, weights: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _log_ratio(self, inputs: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def _onnx_model(self):
+        """The trained model as an onnx.ModelProto with raw inputs and log r output."""
+
+    def log_ratio(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Learned log r(x|theta) for rows of ``x`` (n, n_obs) and ``theta`` (n, n_par) or (n_par,)."""
+        self._check_fitted()
+        x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        theta = np.broadcast_to(np.asarray(theta, dtype=np.float64), (len(x), len(self.parameters_)))
+        inputs = np.hstack([x, theta])
+        if inputs.shape[1] != len(self.input_names_):
+            raise InputError(
+                f"expected {len(self.input_names_)} inputs ({', '.join(self.input_names_)}), got {inputs.shape[1]}"
+            )
+        return self._log_ratio(inputs)
+
+    def to_onnx(self, path: str | os.PathLike) -> Path:
+        """Export to ONNX (raw inputs in, log r out) with roosbi metadata; written atomically."""
+        self._check_fitted()
+        model = self._onnx_model()
+        set_metadata(
+            model,
+            {
+                "inputs": self.input_names_,
+                "observables": self.observables_,
+                "parameters": self.parameters_,
+                "parameter_ranges": {k: list(v) for k, v in self.parameter_ranges_.items()},
+                "output": "log_ratio",
+                "estimator": self.name,
+                "hidden": list(self.hidden),
+                "activation": self.activation,
+                "version": __version__,
+            },
+        )
+        path = save_model(model, path)
+        # The exported graph must compute what the estimator computes.
+        probe = self.input_mean_ + self.input_scale_ * np.linspace(-1.5, 1.5, 7)[:, None]
+        diff = np.max(np.abs(onnxruntime_log_ratio(path, probe) - self._log_ratio(probe)))
+        if diff > 1e-3:
+            raise RuntimeError(f"ONNX export of {self.name} disagrees with the trained model by {diff:.2g}")
+        return path
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "history_"):
+            raise InputError(f"{type(self).__name__} is not fitted yet; call fit(sample) first")
+
+    def _check_activation(self) -> None:
+        if self.activation not in self.supported_activations:
+            raise InputError(
+                f"activation {self.activation!r} is not available for {self.name}; "
+                f"choose one of: {', '.join(self.supported_activations)}"
+            )
+
+    supported_activations: tuple[str, ...] = ACTIVATIONS
+
+
+def validation_split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled indices of the training and validation parts."""
+    if not 0.0 < fraction < 1.0:
+        raise InputError(f"validation_fraction must be in (0, 1), not {fraction}")
+    order = rng.permutation(n)
+    n_val = max(1, int(round(fraction * n)))
+    return order[n_val:], order[:n_val]
+
+
+def weighted_bce(logit: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """Mean weighted binary cross-entropy of logits (numerically stable)."""
+    loss = np.logaddexp(0.0, logit) - y * logit
+    return float(np.sum(w * loss) / np.sum(w))

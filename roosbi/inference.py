@@ -1,0 +1,144 @@
+"""Fit negative log-likelihoods with Minuit: one code path for every NLL, so results compare.
+
+Each NLL is minimised by ``RooMinimizer`` with Minuit2, error level 0.5 (an NLL, not a chi2),
+strategy 1: MIGRAD, then HESSE, then MINOS for every parameter of interest, from the same
+starting point.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .library import import_root
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ParameterResult:
+    """Best-fit value, HESSE error and MINOS interval (signed: lower is negative)."""
+
+    value: float
+    error: float
+    minos: tuple[float, float]
+
+
+@dataclass
+class FitResult:
+    """Outcome of one NLL minimisation."""
+
+    status: int
+    nll_min: float
+    time_s: float
+    params: dict[str, ParameterResult]
+    hesse_status: int = 0
+    minos_status: int = 0
+    edm: float = 0.0
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (MINOS intervals as lists)."""
+        out = asdict(self)
+        for p in out["params"].values():
+            p["minos"] = list(p["minos"])
+        return out
+
+
+@dataclass
+class Scan:
+    """Delta NLL along one parameter: ``nll(values) - nll_min``."""
+
+    parameter: str
+    values: np.ndarray
+    delta_nll: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def create_nll(pdf, data):
+    """NLL of ``pdf`` on ``data`` with RooFit's default (vectorised CPU) backend and no offset.
+
+    No offset, so that the minimum reported is the NLL itself and comparable across runs.
+    """
+    ROOT = import_root()
+    nll = pdf.createNLL(data, ROOT.RooFit.Offset("none"))
+    ROOT.SetOwnership(nll, True)
+    return nll
+
+
+def fit_nll(nll, parameters, start: dict[str, float], minos: bool = True) -> FitResult:
+    """Minimise ``nll`` over ``parameters`` (RooRealVars), starting from ``start``.
+
+    Parameters
+    ----------
+    nll : ROOT.RooAbsReal
+        The NLL (from :func:`create_nll`).
+    parameters : list of ROOT.RooRealVar
+        Floating parameters of interest (MINOS is run for each).
+    start : dict
+        Starting value of each parameter.
+    minos : bool
+        Run MINOS after HESSE.
+    """
+    ROOT = import_root()
+    for par in parameters:
+        par.setVal(start[par.GetName()])
+        par.setError(0.1 * (par.getMax() - par.getMin()))
+    minimizer = ROOT.RooMinimizer(nll)
+    minimizer.setMinimizerType("Minuit2")
+    minimizer.setErrorLevel(0.5)
+    minimizer.setStrategy(1)
+    minimizer.setPrintLevel(-1)
+    minimizer.setVerbose(False)
+    t0 = time.perf_counter()
+    status = minimizer.migrad()
+    hesse_status = minimizer.hesse()
+    minos_status = 0
+    if minos:
+        pars = ROOT.RooArgSet()
+        for par in parameters:
+            pars.add(par)
+        minos_status = minimizer.minos(pars)
+    elapsed = time.perf_counter() - t0
+    result = minimizer.save()
+    ROOT.SetOwnership(result, True)
+    params = {
+        par.GetName(): ParameterResult(
+            value=par.getVal(),
+            error=par.getError(),
+            minos=(par.getErrorLo(), par.getErrorHi()) if minos else (-par.getError(), par.getError()),
+        )
+        for par in parameters
+    }
+    fit = FitResult(
+        status=int(status),
+        nll_min=float(result.minNll()),
+        time_s=elapsed,
+        params=params,
+        hesse_status=int(hesse_status),
+        minos_status=int(minos_status),
+        edm=float(result.edm()),
+    )
+    log.info("fit: status %d, %s", fit.status, {k: f"{v.value:.4f} +- {v.error:.4f}" for k, v in params.items()})
+    return fit
+
+
+def scan_nll(nll, parameter, values: np.ndarray, nll_min: float) -> np.ndarray:
+    """``nll(value) - nll_min`` along one parameter (the others stay where they are)."""
+    saved = parameter.getVal()
+    out = np.empty(len(values))
+    for i, v in enumerate(values):
+        parameter.setVal(float(v))
+        out[i] = nll.getVal() - nll_min
+    parameter.setVal(saved)
+    return out
+
+
+def scan_range(fits: dict[str, FitResult], parameter, width: float = 3.5, n: int = 121) -> np.ndarray:
+    """Scan points covering every fit's value +- ``width`` errors, inside the parameter's range."""
+    name = parameter.GetName()
+    lows = [f.params[name].value - width * f.params[name].error for f in fits.values()]
+    highs = [f.params[name].value + width * f.params[name].error for f in fits.values()]
+    lo, hi = max(min(lows), parameter.getMin()), min(max(highs), parameter.getMax())
+    return np.linspace(lo, hi, n)

@@ -1,0 +1,91 @@
+"""Figures of the comparison: Delta NLL curves, learned vs exact ratio, training curves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display is needed or wanted
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .inference import FitResult, Scan  # noqa: E402
+
+COLOURS = {"analytic": "#222222", "learned": "#1f77b4", "morphed": "#d62728"}
+STYLES = {"analytic": "-", "learned": "--", "morphed": ":"}
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    """Save through a temporary file and a rename, so a reader never sees half a PNG."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_delta_nll(scan: Scan, fits: dict[str, FitResult], truth: float | None, path) -> Path:
+    """The Delta NLL curves of every fit, with the 0.5 (68 %) and 2.0 (95 %) levels."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for name, dnll in scan.delta_nll.items():
+        p = fits[name].params[scan.parameter]
+        label = f"{name}: {p.value:.3f} $\\pm$ {p.error:.3f}"
+        ax.plot(scan.values, dnll, STYLES.get(name, "-"), color=COLOURS.get(name), lw=2, label=label)
+    for level, text in ((0.5, r"1$\sigma$"), (2.0, r"2$\sigma$")):
+        ax.axhline(level, color="grey", lw=0.8, ls="--")
+        ax.text(scan.values[-1], level, f" {text}", va="center", fontsize=9, color="grey")
+    if truth is not None:
+        ax.axvline(truth, color="grey", lw=0.8, ls=":", label=f"true {scan.parameter} = {truth:g}")
+    ax.set_xlabel(scan.parameter)
+    ax.set_ylabel(r"$\Delta$NLL")
+    ax.set_ylim(0, 4.5)
+    ax.set_xlim(scan.values[0], scan.values[-1])
+    ax.set_title(r"$\Delta$NLL: learned vs morphed vs analytic")
+    ax.legend(frameon=False, fontsize=9)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_ratio(
+    x: np.ndarray, curves: dict[float, tuple[np.ndarray, np.ndarray]], observable: str, parameter: str, path
+) -> Path:
+    """Learned and exact r(x|theta) for a few theta, with the difference of log r underneath.
+
+    ``curves`` maps a parameter value to ``(learned, exact)`` arrays over ``x``.
+    """
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+    cmap = plt.get_cmap("viridis")
+    for i, (value, (learned, exact)) in enumerate(sorted(curves.items())):
+        colour = cmap(i / max(1, len(curves) - 1) * 0.85)
+        top.plot(x, exact, color=colour, lw=2.5, alpha=0.45, label=f"exact, {parameter} = {value:g}")
+        top.plot(x, learned, "--", color=colour, lw=1.5, label=f"learned, {parameter} = {value:g}")
+        ok = exact > 1e-3 * exact.max()  # where there is data; the tails are not learned
+        bottom.plot(x[ok], np.log(learned[ok]) - np.log(exact[ok]), color=colour, lw=1.5)
+    top.set_ylabel(r"$r(x|\theta) = p(x|\theta)\,/\,p_\mathrm{ref}(x)$")
+    top.set_title("Learned vs exact likelihood ratio")
+    top.legend(frameon=False, fontsize=8)
+    top.grid(alpha=0.3)
+    bottom.axhline(0, color="grey", lw=0.8)
+    bottom.set_ylabel(r"$\log r_\mathrm{learned} - \log r$")
+    bottom.set_xlabel(observable)
+    bottom.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_training(history: dict[str, list[float]], estimator: str, path) -> Path:
+    """Training and validation loss per epoch, with the epoch that was kept marked."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    ax.plot(epochs, history["train_loss"], "-o", ms=3, label="training")
+    ax.plot(epochs, history["val_loss"], "-s", ms=3, label="validation")
+    best = int(np.argmin(history["val_loss"])) + 1
+    ax.axvline(best, color="grey", ls=":", label=f"kept (epoch {best})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("binary cross-entropy")
+    ax.set_title(f"Training ({estimator})")
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -1,0 +1,147 @@
+"""Problems: a RooWorkspace plus the names that say what to learn in it.
+
+A :class:`Problem` names, inside one ``RooWorkspace``, the target pdf p(x|theta), the reference
+pdf p_ref(x), the observables x, the parameters theta (whose ranges are the uniform prior and the
+training range) and the observed dataset. The learned, morphed and analytic likelihoods are all
+built from it, so they see the same variables and the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .exceptions import InputError
+from .library import import_root
+
+
+@dataclass
+class Problem:
+    """A simulation-based inference problem held in a RooWorkspace.
+
+    Parameters
+    ----------
+    name : str
+        Short name, used in reports (``"gauss1d"``).
+    workspace : ROOT.RooWorkspace
+        Holds every object named below.
+    target_pdf : str
+        p(x|theta): the simulator. Also the analytic model where one exists.
+    reference_pdf : str
+        p_ref(x): the denominator of the learned ratio.
+    observables : list of str
+        x, in the order the network sees them.
+    parameters : list of str
+        theta, in the order the network sees them (after the observables). Each must have a
+        finite range: it is the uniform prior and the training range.
+    observed_data : str
+        Name of the observed RooDataSet in the workspace.
+    truth : dict
+        Parameter values the observed data were generated with.
+    """
+
+    name: str
+    workspace: object
+    target_pdf: str
+    reference_pdf: str
+    observables: list[str]
+    parameters: list[str]
+    observed_data: str
+    truth: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ws = self.workspace
+        for kind, names in (("pdf", [self.target_pdf, self.reference_pdf]),):
+            for name in names:
+                if not ws.pdf(name):
+                    raise InputError(
+                        f"no {kind} named '{name}' in workspace '{ws.GetName()}'{self._known(ws.allPdfs())}"
+                    )
+        for name in self.observables + self.parameters:
+            if not ws.var(name):
+                raise InputError(f"no variable named '{name}' in workspace '{ws.GetName()}'{self._known(ws.allVars())}")
+        if not ws.data(self.observed_data):
+            raise InputError(f"no dataset named '{self.observed_data}' in workspace '{ws.GetName()}'")
+        for name in self.parameters:
+            var = ws.var(name)
+            if not (var.hasMin() and var.hasMax()):
+                raise InputError(f"parameter '{name}' needs a finite range: it is the prior and the training range")
+
+    @staticmethod
+    def _known(collection) -> str:
+        names = sorted(arg.GetName() for arg in collection)
+        return f"; it has: {', '.join(names)}" if names else ""
+
+    @property
+    def inputs(self) -> list[str]:
+        """Network input names: observables, then parameters."""
+        return self.observables + self.parameters
+
+    def var(self, name: str):
+        """A variable of the workspace, with a clear error for unknown names."""
+        var = self.workspace.var(name)
+        if not var:
+            raise InputError(f"no variable named '{name}' in workspace '{self.workspace.GetName()}'")
+        return var
+
+    def parameter_ranges(self) -> dict[str, tuple[float, float]]:
+        """The prior (and training) range of each parameter."""
+        return {name: (self.var(name).getMin(), self.var(name).getMax()) for name in self.parameters}
+
+    def data(self):
+        """The observed dataset."""
+        return self.workspace.data(self.observed_data)
+
+
+def gauss1d(
+    mu_observed: float = 2.5,
+    sigma: float = 1.5,
+    n_observed: int = 1000,
+    seed: int = 1,
+) -> Problem:
+    """ROOT's rf615 set-up: a Gaussian in x in [-5, 15] with mean mu in [0, 4] and a uniform reference.
+
+    Parameters
+    ----------
+    mu_observed : float
+        True mean of the observed data.
+    sigma : float
+        Fixed width of the Gaussian.
+    n_observed : int
+        Number of observed events.
+    seed : int
+        Seed of RooFit's generator for the observed data.
+    """
+    ROOT = import_root()
+    ws = ROOT.RooWorkspace("w", "roosbi gauss1d")
+    # Datasets and pdfs handed out from the workspace must outlive the Problem object in Python
+    # (`gauss1d().data()` would otherwise point into a deleted workspace): C++ keeps it.
+    ROOT.SetOwnership(ws, False)
+    ws.factory(f"Gaussian::gauss(x[-5,15], mu[0,4], sigma[{sigma}, 0.01, 100])")
+    ws.factory("Uniform::uniform(x)")
+    ws.var("sigma").setConstant(True)
+    ws.var("mu").setVal(mu_observed)
+    ROOT.RooRandom.randomGenerator().SetSeed(seed)
+    data = ws.pdf("gauss").generate(ROOT.RooArgSet(ws.var("x")), n_observed)
+    data.SetName("obs_data")
+    ws.Import(data, Silence=True)
+    return Problem(
+        name="gauss1d",
+        workspace=ws,
+        target_pdf="gauss",
+        reference_pdf="uniform",
+        observables=["x"],
+        parameters=["mu"],
+        observed_data="obs_data",
+        truth={"mu": mu_observed},
+    )
+
+
+PROBLEMS: dict[str, Callable[..., Problem]] = {"gauss1d": gauss1d}
+
+
+def make_problem(name: str, seed: int = 1) -> Problem:
+    """Build one of the built-in problems by name."""
+    if name not in PROBLEMS:
+        raise InputError(f"unknown problem '{name}'; choose one of: {', '.join(PROBLEMS)}")
+    return PROBLEMS[name](seed=seed)

@@ -1,0 +1,94 @@
+"""results.json and report.md: the comparison as data and as a page a person reads."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .inference import FitResult
+from .onnx import write_atomic
+
+
+def results_dict(
+    problem: str,
+    seed: int,
+    versions: dict[str, str],
+    truth: dict[str, float],
+    fits: dict[str, FitResult],
+    training: dict,
+    timings: dict[str, float],
+) -> dict:
+    """The results in the layout of design.md."""
+    return {
+        "problem": problem,
+        "seed": seed,
+        "roosbi_version": versions["roosbi"],
+        "root_version": versions["root"],
+        "truth": truth,
+        "fits": {
+            name: {
+                "status": fit.status,
+                "nll_min": fit.nll_min,
+                "time_s": fit.time_s,
+                "params": {
+                    p: {"value": r.value, "error": r.error, "minos": [r.minos[0], r.minos[1]]}
+                    for p, r in fit.params.items()
+                },
+            }
+            for name, fit in fits.items()
+        },
+        "training": training,
+        "timings": timings,
+    }
+
+
+def write_json(data: dict, path: str | os.PathLike) -> Path:
+    """Write JSON atomically."""
+    return write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def markdown_report(results: dict, fits: dict[str, FitResult], figures: dict[str, str], notes: list[str]) -> str:
+    """report.md: the comparison table, training and timing summaries, and the figures."""
+    lines = [f"# roosbi: {results['problem']} (seed {results['seed']})", ""]
+    truth = ", ".join(f"{k} = {v:g}" for k, v in results["truth"].items())
+    lines += [
+        f"Observed data generated with {truth}. ROOT {results['root_version']}, roosbi {results['roosbi_version']}.",
+        "",
+    ]
+    lines += ["## Fits", ""]
+    lines += [
+        "| NLL | parameter | value | HESSE error | MINOS interval | bias / σ(analytic) | σ / σ(analytic) "
+        "| NLL min | status (MIGRAD/HESSE/MINOS) | time [s] |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    ref = fits.get("analytic")
+    for name, fit in fits.items():
+        for par, r in fit.params.items():
+            bias = ratio = "—"
+            if ref is not None and name != "analytic":
+                a = ref.params[par]
+                bias = f"{(r.value - a.value) / a.error:+.3f}"
+                ratio = f"{r.error / a.error:.3f}"
+            lines.append(
+                f"| {name} | {par} | {r.value:.4f} | {r.error:.4f} | [{r.minos[0]:+.4f}, {r.minos[1]:+.4f}] | "
+                f"{bias} | {ratio} | {fit.nll_min:.3f} | {fit.status}/{fit.hesse_status}/{fit.minos_status} "
+                f"| {fit.time_s:.3f} |"
+            )
+    tr = results["training"]
+    lines += ["", "## Training", ""]
+    lines += [
+        f"Estimator **{tr['estimator']}** on {tr['device']}: {tr['n_train']} events "
+        f"({tr['n_train'] // 2} target + {tr['n_train'] // 2} reference), {tr['epochs']} epochs, {tr['time_s']:.1f} s.",
+        "",
+        "## Timings",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+    ]
+    lines += [f"| {k.removesuffix('_s')} | {v:.2f} |" for k, v in results["timings"].items()]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    lines += ["", "## Figures", ""]
+    lines += [f"![{title}]({name})" for title, name in figures.items()]
+    return "\n".join(lines) + "\n"

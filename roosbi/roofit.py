@@ -1,0 +1,174 @@
+"""Make learned ratios and learned pdfs as native RooFit objects.
+
+:func:`learned_ratio` translates an ONNX model and builds a ``RooLearnedRatio`` (C++) whose
+inputs are RooFit variables; :func:`learned_pdf` turns it into a pdf in the observables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .exceptions import InputError
+from .library import import_root, load_library
+from .onnx import ACTIVATION_CODES, load_model, read_metadata, translate
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = {"ratio": 0, "log_ratio": 1, "score": 2}
+
+
+def _resolve_inputs(inputs, workspace) -> list:
+    """RooAbsReal objects for ``inputs`` (objects, or names looked up in ``workspace``)."""
+    ROOT = import_root()
+    resolved = []
+    for item in inputs:
+        if isinstance(item, str):
+            if workspace is None:
+                raise InputError(f"input '{item}' is given by name, so a workspace is needed to look it up")
+            obj = workspace.arg(item)
+            if not obj:
+                raise InputError(f"no variable or function named '{item}' in workspace '{workspace.GetName()}'")
+            item = obj
+        if not isinstance(item, ROOT.RooAbsReal):
+            raise InputError(f"input {item!r} is not a RooAbsReal")
+        resolved.append(item)
+    return resolved
+
+
+def learned_ratio(
+    model,
+    inputs=None,
+    workspace=None,
+    name: str = "learned_ratio",
+    output: str = "ratio",
+):
+    """Build a ``RooLearnedRatio`` from an ONNX model.
+
+    Parameters
+    ----------
+    model : str, path, bytes or onnx.ModelProto
+        A roosbi ONNX model (raw inputs in, log r out).
+    inputs : list of str or RooAbsReal, optional
+        The RooFit inputs in network order. Defaults to the input names recorded in the model's
+        metadata, looked up in ``workspace``.
+    workspace : ROOT.RooWorkspace, optional
+        Where names are looked up.
+    name : str
+        Name of the new object.
+    output : {"ratio", "log_ratio", "score"}
+        What the object returns: r, log r or the classifier score r / (1 + r).
+
+    Returns
+    -------
+    ROOT.RooLearnedRatio
+        Not yet imported into any workspace.
+
+    Raises
+    ------
+    UnsupportedModelError
+        If the graph cannot be translated (the message names the operator).
+    InputError
+        If the number of inputs does not match the network, or a name is unknown.
+    """
+    if output not in OUTPUTS:
+        raise InputError(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}")
+    proto = load_model(model)
+    meta = read_metadata(proto)
+    if inputs is None:
+        if "inputs" not in meta:
+            raise InputError("the model records no input names; pass inputs=[...] explicitly")
+        inputs = meta["inputs"]
+    args = _resolve_inputs(inputs, workspace)
+    network = translate(proto)
+    n_net = network.layer_sizes[0]
+    if n_net != len(args):
+        names = ", ".join(a.GetName() for a in args)
+        raise InputError(f"the ONNX model takes {n_net} inputs but {len(args)} RooFit inputs were given ({names})")
+    _warn_outside_range(args, meta)
+
+    ROOT = import_root()
+    load_library()
+    arglist = ROOT.RooArgList()
+    for arg in args:
+        arglist.add(arg)
+    vec = ROOT.std.vector
+    weights = np.concatenate([w.ravel() for w in network.weights])
+    biases = np.concatenate(network.biases)
+    return ROOT.RooLearnedRatio(
+        name,
+        f"learned likelihood ratio {name}",
+        arglist,
+        vec["int"](network.layer_sizes),
+        vec["double"](weights.tolist()),
+        vec["double"](biases.tolist()),
+        vec["int"]([ACTIVATION_CODES[a] for a in network.activations]),
+        vec["double"](network.activation_params),
+        vec["std::uint8_t"](list(proto.SerializeToString())),
+        OUTPUTS[output],
+    )
+
+
+def _warn_outside_range(args, meta: dict) -> None:
+    """Warn when a parameter's range reaches outside the range the network was trained on."""
+    for arg in args:
+        trained = meta.get("parameter_ranges", {}).get(arg.GetName())
+        if trained is None or not hasattr(arg, "getMin"):
+            continue
+        if arg.getMin() < trained[0] - 1e-12 or arg.getMax() > trained[1] + 1e-12:
+            log.warning(
+                "parameter '%s' ranges over [%g, %g] but the network was trained on [%g, %g]; "
+                "the learned ratio is an extrapolation outside that range",
+                arg.GetName(),
+                arg.getMin(),
+                arg.getMax(),
+                *trained,
+            )
+
+
+def learned_pdf(ratio, observables, reference_pdf=None, name: str = "learned_pdf", normalize: bool = True):
+    """A pdf p(x|theta) = r(x|theta) p_ref(x) from a learned ratio.
+
+    Parameters
+    ----------
+    ratio : ROOT.RooLearnedRatio
+        Must return the ratio (``output="ratio"``).
+    observables : list of RooRealVar
+        The observables x (only used to check that they are inputs of the ratio).
+    reference_pdf : ROOT.RooAbsPdf, optional
+        p_ref(x). Omit it, or pass a RooUniform, when the reference is uniform: then p is
+        proportional to r alone.
+    name : str
+        Name of the pdf.
+    normalize : bool
+        True: normalise over x (r is integrated by a fixed Gauss-Legendre rule in the C++ class,
+        smooth in theta), which removes any theta-dependent offset of the learned log r.
+        False: take r p_ref as it is (self-normalised, as ROOT's rf615 does); the NLL is then
+        exactly -sum log r + const.
+    """
+    ROOT = import_root()
+    if ratio.output() != OUTPUTS["ratio"]:
+        raise InputError("learned_pdf needs a RooLearnedRatio with output='ratio'")
+    input_names = {a.GetName() for a in ratio.inputs()}
+    for obs in observables:
+        if obs.GetName() not in input_names:
+            raise InputError(f"observable '{obs.GetName()}' is not an input of '{ratio.GetName()}'")
+    func = ratio
+    if reference_pdf is not None and not isinstance(reference_pdf, ROOT.RooUniform):
+        func = ROOT.RooProduct(f"{name}_func", "r * p_ref", ROOT.RooArgList(ratio, reference_pdf))
+    return ROOT.RooWrapperPdf(name, f"learned pdf {name}", func, not normalize)
+
+
+def export_onnx(ratio, path: str | os.PathLike) -> Path:
+    """Write the ONNX model stored in a ``RooLearnedRatio`` back to a file (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if not ratio.writeOnnx(str(tmp)):
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from roosbi.estimators import TorchRatioEstimator
+from roosbi.library import import_root
+from roosbi.problems import gauss1d
+from roosbi.simulate import simulate
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(0)
+    ROOT = import_root()
+    ROOT.RooRandom.randomGenerator().SetSeed(0)
+    ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
+
+
+@pytest.fixture
+def problem():
+    return gauss1d(n_observed=500, seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_sample():
+    return simulate(gauss1d(seed=3), n_target=20_000, seed=5)
+
+
+@pytest.fixture(scope="session")
+def trained_torch(small_sample):
+    """A real torch model trained for a few seconds on the rf615 problem."""
+    return TorchRatioEstimator(hidden=(32, 32), max_epochs=25, batch_size=256, seed=1, progress=False).fit(small_sample)
+
+
+@pytest.fixture(scope="session")
+def torch_onnx(trained_torch, tmp_path_factory):
+    return trained_torch.to_onnx(tmp_path_factory.mktemp("model") / "model.onnx")
+
+
+def exact_log_ratio(x, mu, sigma=1.5, width=20.0):
+    """log N(x; mu, sigma) - log U(x; -5, 15)."""
+    return -0.5 * ((x - mu) / sigma) ** 2 - np.log(sigma * np.sqrt(2 * np.pi)) + np.log(width)

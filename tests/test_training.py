@@ -1,0 +1,79 @@
+"""Real (small) models trained on the rf615 problem, checked against the analytic log r."""
+
+import numpy as np
+import pytest
+from conftest import exact_log_ratio
+
+from roosbi.estimators import SklearnRatioEstimator, TorchRatioEstimator, make_estimator
+from roosbi.exceptions import InputError
+from roosbi.simulate import TrainingSample
+
+
+def _grid_error(est, mus=(1.5, 2.5)):
+    """Largest |learned - exact| log r where the target density is not negligible (|x - mu| < 2 sigma)."""
+    worst = 0.0
+    for mu in mus:
+        x = np.linspace(mu - 3.0, mu + 3.0, 61)
+        learned = est.log_ratio(x[:, None], [mu])
+        worst = max(worst, np.max(np.abs(learned - exact_log_ratio(x, mu))))
+    return worst
+
+
+def test_torch_learns_the_gaussian_ratio(trained_torch):
+    assert _grid_error(trained_torch) < 0.15
+    assert trained_torch.history_["val_loss"][-1] < 0.45
+    assert len(trained_torch.history_["train_loss"]) == trained_torch.n_epochs_
+
+
+def test_sklearn_learns_the_gaussian_ratio(small_sample):
+    est = SklearnRatioEstimator(hidden=(32, 32), max_epochs=15, seed=1, progress=False).fit(small_sample)
+    assert _grid_error(est) < 0.2
+    assert est.device_ == "cpu"
+
+
+def test_same_seed_same_numbers(small_sample):
+    sub = TrainingSample(
+        small_sample.x[::4], small_sample.theta[::4], small_sample.y[::4], ["x"], ["mu"], {"mu": (0.0, 4.0)}
+    )
+    runs = [TorchRatioEstimator(hidden=(8,), max_epochs=3, seed=7, progress=False).fit(sub) for _ in range(2)]
+    x = np.linspace(-2, 6, 9)[:, None]
+    np.testing.assert_array_equal(runs[0].log_ratio(x, [2.0]), runs[1].log_ratio(x, [2.0]))
+    assert runs[0].history_ == runs[1].history_
+
+
+def test_nan_in_training_data_is_refused(small_sample):
+    x = small_sample.x.copy()
+    x[17, 0] = np.nan
+    with pytest.raises(InputError, match="NaN/Inf.*row 17"):
+        TrainingSample(x, small_sample.theta, small_sample.y, ["x"], ["mu"], {"mu": (0.0, 4.0)})
+
+
+def test_mismatched_columns_are_refused(small_sample):
+    with pytest.raises(InputError, match="rows"):
+        TrainingSample(small_sample.x[:-1], small_sample.theta, small_sample.y, ["x"], ["mu"], {"mu": (0.0, 4.0)})
+    with pytest.raises(InputError, match="columns"):
+        TrainingSample(small_sample.x, small_sample.theta, small_sample.y, ["x", "y"], ["mu"], {"mu": (0.0, 4.0)})
+
+
+def test_unknown_estimator_and_activation():
+    with pytest.raises(InputError, match="unknown estimator 'xgb'"):
+        make_estimator("xgb")
+    with pytest.raises(InputError, match="activation 'gelu'"):
+        SklearnRatioEstimator(activation="gelu").fit(_tiny_sample())
+
+
+def test_unfitted_estimator_says_so():
+    with pytest.raises(InputError, match="not fitted"):
+        TorchRatioEstimator().log_ratio(np.zeros((1, 1)), [1.0])
+
+
+def _tiny_sample():
+    rng = np.random.default_rng(0)
+    return TrainingSample(
+        rng.normal(size=(40, 1)),
+        rng.uniform(size=(40, 1)),
+        np.r_[np.ones(20), np.zeros(20)],
+        ["x"],
+        ["mu"],
+        {"mu": (0.0, 1.0)},
+    )
