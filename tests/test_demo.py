@@ -93,7 +93,10 @@ def test_macro_fits_the_workspace_like_python(demo_dir):
 
 def test_macro_reports_a_missing_file(tmp_path):
     proc = subprocess.run(
-        [ROOT_EXE, "-b", "-q", "-l", f'{MACRO}("{tmp_path / "none.root"}")'], capture_output=True, text=True, timeout=120
+        [ROOT_EXE, "-b", "-q", "-l", f'{MACRO}("{tmp_path / "none.root"}")'],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert "ERROR no such file" in proc.stdout
 
