@@ -28,7 +28,9 @@ def small_sample():
 @pytest.fixture(scope="session")
 def trained_torch(small_sample):
     """A real torch model trained for a few seconds on the rf615 problem."""
-    return TorchRatioEstimator(hidden=(32, 32), max_epochs=25, batch_size=256, seed=1, progress=False).fit(small_sample)
+    return TorchRatioEstimator(
+        hidden=(32, 32), learning_rate=3e-3, max_epochs=25, patience=8, batch_size=256, seed=1, progress=False
+    ).fit(small_sample)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <numeric>
 #include <stdexcept>
@@ -38,6 +39,53 @@ inline double sigmoid(double x)
    return e / (1. + e);
 }
 
+/// exp(x) without branches or library calls, so that loops over it vectorise: Cody-Waite
+/// reduction x = k ln2 + r, |r| <= ln2 / 2, a degree-13 Taylor polynomial for exp(r) (truncation
+/// below 1e-17 relative) and 2^k assembled in the exponent bits. Arguments are clamped to +-700.
+inline double vecExp(double x)
+{
+   constexpr double kLog2e = 1.4426950408889634074;
+   constexpr double kLn2Hi = 6.93147180369123816490e-01;
+   constexpr double kLn2Lo = 1.90821492927058770002e-10;
+   constexpr double kShift = 6755399441055744.0; // 1.5 * 2^52: adding it rounds to an integer
+   x = std::min(std::max(x, -700.), 700.);
+   const double shifted = x * kLog2e + kShift;
+   const double k = shifted - kShift;
+   const double r = (x - k * kLn2Hi) - k * kLn2Lo;
+   double p = 1. / 6227020800.;
+   p = p * r + 1. / 479001600.;
+   p = p * r + 1. / 39916800.;
+   p = p * r + 1. / 3628800.;
+   p = p * r + 1. / 362880.;
+   p = p * r + 1. / 40320.;
+   p = p * r + 1. / 5040.;
+   p = p * r + 1. / 720.;
+   p = p * r + 1. / 120.;
+   p = p * r + 1. / 24.;
+   p = p * r + 1. / 6.;
+   p = p * r + 0.5;
+   p = p * r + 1.;
+   p = p * r + 1.;
+   std::int64_t bits;
+   std::memcpy(&bits, &shifted, sizeof bits);
+   bits = (bits - 0x4338000000000000LL + 1023) << 52; // k + 1023 in the exponent field
+   double twoK;
+   std::memcpy(&twoK, &bits, sizeof twoK);
+   return p * twoK;
+}
+
+/// tanh from one vectorisable exp: relative error below 1e-13 against std::tanh. Tiny arguments,
+/// where 1 - 2 / (e + 1) would cancel, take the Taylor series; both are computed and one is
+/// selected, so the loop has no branch.
+inline double fastTanh(double x)
+{
+   const double a = std::abs(x);
+   const double x2 = x * x;
+   const double series = x * (1. - x2 * (1. / 3. - x2 * (2. / 15. - x2 * (17. / 315.))));
+   const double t = std::copysign(1. - 2. / (vecExp(2. * a) + 1.), x);
+   return a < 2e-3 ? series : t;
+}
+
 void applyActivation(int kind, double param, double *v, std::size_t n)
 {
    constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
@@ -47,7 +95,7 @@ void applyActivation(int kind, double param, double *v, std::size_t n)
    case RooLearnedRatio::kIdentity: return;
    case RooLearnedRatio::kTanh:
       for (std::size_t i = 0; i < n; ++i)
-         v[i] = std::tanh(v[i]);
+         v[i] = fastTanh(v[i]);
       return;
    case RooLearnedRatio::kRelu:
       for (std::size_t i = 0; i < n; ++i)
@@ -82,6 +130,50 @@ void applyActivation(int kind, double param, double *v, std::size_t n)
          v[i] = 0.5 * v[i] * (1. + std::erf(v[i] * kInvSqrt2));
       return;
    default: throw std::runtime_error("RooLearnedRatio: unknown activation code " + std::to_string(kind));
+   }
+}
+
+/// dst[j][e] = b[j] + sum_i w[j][i] src[i][e] for a block of kBlock events stored input-major.
+/// Four output rows at a time, eight events at a time: each input value loaded feeds four
+/// multiply-adds, and the 32 accumulators stay in registers.
+template <std::size_t kBlock>
+void denseLayer(const double *w, const double *b, std::size_t nIn, std::size_t nOut, const double *src, double *dst)
+{
+   constexpr std::size_t kRows = 4;
+   constexpr std::size_t kCols = 8;
+   std::size_t j0 = 0;
+   for (; j0 + kRows <= nOut; j0 += kRows) {
+      for (std::size_t e0 = 0; e0 < kBlock; e0 += kCols) {
+         double acc[kRows][kCols];
+#pragma GCC unroll 4
+         for (std::size_t r = 0; r < kRows; ++r)
+#pragma GCC unroll 8
+            for (std::size_t e = 0; e < kCols; ++e)
+               acc[r][e] = b[j0 + r];
+         for (std::size_t i = 0; i < nIn; ++i) {
+            const double *s = src + i * kBlock + e0;
+#pragma GCC unroll 4
+            for (std::size_t r = 0; r < kRows; ++r) {
+               const double wri = w[(j0 + r) * nIn + i];
+#pragma GCC unroll 8
+               for (std::size_t e = 0; e < kCols; ++e)
+                  acc[r][e] += wri * s[e];
+            }
+         }
+         for (std::size_t r = 0; r < kRows; ++r)
+            for (std::size_t e = 0; e < kCols; ++e)
+               dst[(j0 + r) * kBlock + e0 + e] = acc[r][e];
+      }
+   }
+   for (std::size_t j = j0; j < nOut; ++j) { // the rows left over
+      double *d = dst + j * kBlock;
+      std::fill(d, d + kBlock, b[j]);
+      for (std::size_t i = 0; i < nIn; ++i) {
+         const double wji = w[j * nIn + i];
+         const double *s = src + i * kBlock;
+         for (std::size_t e = 0; e < kBlock; ++e)
+            d[e] += wji * s[e];
+      }
    }
 }
 
@@ -200,17 +292,7 @@ void RooLearnedRatio::forwardBlock(const double *in, std::size_t n, double *out)
       const std::size_t nIn = _sizes[l];
       const std::size_t nOut = _sizes[l + 1];
       double *dst = bufs[l % 2];
-      for (std::size_t j = 0; j < nOut; ++j) {
-         double *d = dst + j * kBlock;
-         std::fill(d, d + kBlock, b[j]);
-         for (std::size_t i = 0; i < nIn; ++i) {
-            const double wji = w[j * nIn + i];
-            const double *s = src + i * kBlock;
-            for (std::size_t e = 0; e < kBlock; ++e) {
-               d[e] += wji * s[e];
-            }
-         }
-      }
+      denseLayer<kBlock>(w, b, nIn, nOut, src, dst);
       applyActivation(_activations[l], _activationParams[l], dst, nOut * kBlock);
       w += nIn * nOut;
       b += nOut;
