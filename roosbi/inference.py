@@ -135,7 +135,7 @@ def scan_nll(nll, parameter, values: np.ndarray, nll_min: float) -> np.ndarray:
     return out
 
 
-def scan_range(fits: dict[str, FitResult], parameter, width: float = 3.5, n: int = 121) -> np.ndarray:
+def scan_range(fits: dict[str, FitResult], parameter, width: float = 3.5, n: int = 61) -> np.ndarray:
     """Scan points covering every fit's value +- ``width`` errors, inside the parameter's range."""
     name = parameter.GetName()
     lows = [f.params[name].value - width * f.params[name].error for f in fits.values()]

@@ -82,6 +82,10 @@ def plot_training(history: dict[str, list[float]], estimator: str, path) -> Path
     ax.plot(epochs, history["train_loss"], "-o", ms=3, label="training")
     ax.plot(epochs, history["val_loss"], "-s", ms=3, label="validation")
     best = int(np.argmin(history["val_loss"])) + 1
+    if len(epochs) > 4:  # the first epochs drop steeply: show the converged part
+        tail = np.r_[history["train_loss"][2:], history["val_loss"][2:]]
+        pad = 0.1 * (tail.max() - tail.min()) + 1e-4
+        ax.set_ylim(tail.min() - pad, tail.max() + pad)
     ax.axvline(best, color="grey", ls=":", label=f"kept (epoch {best})")
     ax.set_xlabel("epoch")
     ax.set_ylabel("binary cross-entropy")

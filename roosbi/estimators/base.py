@@ -79,6 +79,7 @@ class RatioEstimator(ABC):
                 "output": "log_ratio",
                 "estimator": self.name,
                 "hidden": list(self.hidden),
+                "n_members": getattr(self, "n_members", 1),
                 "activation": self.activation,
                 "version": __version__,
             },
