@@ -2,6 +2,7 @@
 
 Learn the likelihood ratio r(x|theta) = p(x|theta) / p_ref(x) with a parameterized classifier,
 and use it as a native, persistable ``RooAbsReal`` (``RooLearnedRatio``) in a ``RooWorkspace``.
+ROOT and torch are imported only when first needed.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -10,3 +11,32 @@ try:
     __version__ = version("roosbi")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
+
+from .estimators import SklearnRatioEstimator, TorchRatioEstimator  # noqa: E402
+from .exceptions import InputError, RoosbiError, UnsupportedModelError  # noqa: E402
+from .inference import create_nll, fit_nll  # noqa: E402
+from .library import load_library  # noqa: E402
+from .morphing import morphed_pdf  # noqa: E402
+from .problems import Problem, gauss1d  # noqa: E402
+from .roofit import export_onnx, learned_pdf, learned_ratio  # noqa: E402
+from .simulate import TrainingSample, simulate  # noqa: E402
+
+__all__ = [
+    "InputError",
+    "Problem",
+    "RoosbiError",
+    "SklearnRatioEstimator",
+    "TorchRatioEstimator",
+    "TrainingSample",
+    "UnsupportedModelError",
+    "__version__",
+    "create_nll",
+    "export_onnx",
+    "fit_nll",
+    "gauss1d",
+    "learned_pdf",
+    "learned_ratio",
+    "load_library",
+    "morphed_pdf",
+    "simulate",
+]
