@@ -39,7 +39,9 @@ class SklearnRatioEstimator(RatioEstimator):
     validation_fraction : float
         Share of the sample held out for early stopping.
     patience : int
-        Stop after this many epochs without a better validation loss.
+        Stop after this many epochs without a better validation loss (the default, equal to
+        ``max_epochs``, runs the whole cosine schedule: early in it Adam's large steps can raise
+        the validation loss for a while). The best epoch is kept either way.
     alpha : float
         L2 penalty.
     seed : int
@@ -59,7 +61,7 @@ class SklearnRatioEstimator(RatioEstimator):
         batch_size: int = 512,
         max_epochs: int = 40,
         validation_fraction: float = 0.2,
-        patience: int = 10,
+        patience: int = 40,
         alpha: float = 1e-6,
         seed: int = 0,
         progress: bool = True,
