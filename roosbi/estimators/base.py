@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from abc import ABC, abstractmethod
@@ -104,6 +105,33 @@ class RatioEstimator(ABC):
             )
 
     supported_activations: tuple[str, ...] = ACTIVATIONS
+
+
+class EpochTracker:
+    """Records the losses of each epoch, keeps a copy of the best model, and applies patience.
+
+    Parameters
+    ----------
+    patience : int
+        ``record`` returns True once this many epochs in a row brought no better validation loss.
+    """
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
+        self.best_loss = np.inf
+        self.best_model = None
+        self._stale = 0
+
+    def record(self, train_loss: float, val_loss: float, model) -> bool:
+        """Record one epoch; copy ``model`` if it is the best so far; return True to stop."""
+        self.history["train_loss"].append(train_loss)
+        self.history["val_loss"].append(val_loss)
+        if val_loss < self.best_loss - 1e-6:
+            self.best_loss, self.best_model, self._stale = val_loss, copy.deepcopy(model), 0
+            return False
+        self._stale += 1
+        return self._stale >= self.patience
 
 
 def validation_split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 import warnings
 
 import numpy as np
 
-from .base import RatioEstimator, validation_split, weighted_bce
+from .base import EpochTracker, RatioEstimator, validation_split, weighted_bce
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +96,7 @@ class SklearnRatioEstimator(RatioEstimator):
             learning_rate_init=self.learning_rate,
             random_state=self.seed,
         )
-        self.history_ = {"train_loss": [], "val_loss": []}
-        best, best_clf, stale = np.inf, None, 0
+        tracker = EpochTracker(self.patience)
         start = time.perf_counter()
         bar = tqdm(range(self.max_epochs), desc="training (sklearn)", unit="epoch", disable=not self.progress)
         for epoch in bar:
@@ -108,17 +106,12 @@ class SklearnRatioEstimator(RatioEstimator):
                 clf.partial_fit(z_tr, y[train], sample_weight=weights[train], classes=[0.0, 1.0])
             train_loss = weighted_bce(_logit(clf, z_tr), y[train], weights[train])
             val_loss = weighted_bce(_logit(clf, z_va), y[val], weights[val])
-            self.history_["train_loss"].append(train_loss)
-            self.history_["val_loss"].append(val_loss)
             bar.set_postfix(val_loss=f"{val_loss:.5f}")
-            if val_loss < best - 1e-6:
-                best, best_clf, stale = val_loss, copy.deepcopy(clf), 0
-            else:
-                stale += 1
-                if stale >= self.patience:
-                    break
+            if tracker.record(train_loss, val_loss, clf):
+                break
         bar.close()
-        self.pipeline_ = make_pipeline(scaler, best_clf)
+        self.pipeline_ = make_pipeline(scaler, tracker.best_model)
+        self.history_ = tracker.history
         self.n_epochs_ = len(self.history_["val_loss"])
         self.fit_time_s_ = time.perf_counter() - start
 

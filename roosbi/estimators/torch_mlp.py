@@ -12,7 +12,6 @@ members and is a chain of dense layers that RooLearnedRatio evaluates.
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
 import time
@@ -21,7 +20,7 @@ import warnings
 import numpy as np
 
 from ..exceptions import InputError
-from .base import RatioEstimator
+from .base import EpochTracker, RatioEstimator
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +249,7 @@ class TorchRatioEstimator(RatioEstimator):
         def weighted_loss(logits, target, w):
             return (bce(logits, target.expand_as(logits), reduction="none") * w).sum()
 
-        self.history_ = {"train_loss": [], "val_loss": []}
-        best, best_state, stale = np.inf, None, 0
+        tracker = EpochTracker(self.patience)
         start = time.perf_counter()
         bar = tqdm(range(self.max_epochs), desc="training (torch)", unit="epoch", disable=not self.progress)
         for _ in bar:
@@ -270,20 +268,15 @@ class TorchRatioEstimator(RatioEstimator):
             net.eval()
             with torch.no_grad():
                 val_loss = float(weighted_loss(net(x_val), y_val, val_w) / val_w.sum())
-            self.history_["train_loss"].append(float(total / train_w.sum()))
-            self.history_["val_loss"].append(val_loss)
             if self.schedule == "plateau":
                 scheduler.step(val_loss)
             bar.set_postfix(val_loss=f"{val_loss:.5f}")
-            if val_loss < best - 1e-6:
-                best, best_state, stale = val_loss, copy.deepcopy(net.state_dict()), 0
-            else:
-                stale += 1
-                if stale >= self.patience:
-                    break
+            if tracker.record(float(total / train_w.sum()), val_loss, net.state_dict()):
+                break
         bar.close()
-        net.load_state_dict(best_state)
+        net.load_state_dict(tracker.best_model)
         self.network_ = net.eval()
+        self.history_ = tracker.history
         self.n_epochs_ = len(self.history_["val_loss"])
         self.fit_time_s_ = time.perf_counter() - start
 
