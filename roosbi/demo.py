@@ -17,7 +17,7 @@ from .library import import_root, load_library
 from .morphing import morphed_pdf
 from .problems import Problem, make_problem
 from .report import markdown_report, results_dict, write_json
-from .roofit import learned_pdf, learned_ratio
+from .roofit import evaluate_log_ratio, learned_pdf, learned_ratio
 from .simulate import simulate
 
 log = logging.getLogger(__name__)
@@ -224,9 +224,7 @@ def _figures(prob: Problem, est, ratio, fits, nlls, out: Path) -> dict[str, str]
     curves = {}
     truth = prob.truth.get(par.GetName(), 0.5 * (par.getMin() + par.getMax()))
     for value in sorted({par.getMin() + 0.25 * (par.getMax() - par.getMin()), truth}):
-        inputs = np.column_stack([xs, np.full_like(xs, value)])
-        learned = np.empty(len(xs))
-        ratio.logRatio(inputs.ravel(), len(xs), learned)
+        learned = evaluate_log_ratio(ratio, np.column_stack([xs, np.full_like(xs, value)]))
         curves[value] = (np.exp(learned), _exact_ratio(prob, xs, value))
     plot_ratio(xs, curves, x.GetName(), par.GetName(), out / "ratio.png")
     plot_training(est.history_, est.name, out / "training.png")

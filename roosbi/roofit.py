@@ -112,6 +112,21 @@ def learned_ratio(
     )
 
 
+def evaluate_log_ratio(ratio, inputs: np.ndarray) -> np.ndarray:
+    """Log r from a ``RooLearnedRatio`` (C++, double) for rows of ``inputs``, shape (n, n_inputs).
+
+    The shape is checked here: the C++ method takes a raw pointer and cannot.
+    """
+    inputs = np.ascontiguousarray(inputs, dtype=np.float64)
+    n_inputs = ratio.layerSizes()[0]
+    if inputs.ndim != 2 or inputs.shape[1] != n_inputs:
+        raise InputError(f"inputs must have shape (n, {n_inputs}), not {inputs.shape}")
+    out = np.empty(len(inputs))
+    if len(inputs):
+        ratio.logRatio(inputs.ravel(), len(inputs), out)
+    return out
+
+
 def _warn_outside_range(args, meta: dict) -> None:
     """Warn when a parameter's range reaches outside the range the network was trained on."""
     for arg in args:

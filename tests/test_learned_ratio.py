@@ -13,15 +13,12 @@ from roosbi.exceptions import InputError, UnsupportedModelError
 from roosbi.inference import create_nll
 from roosbi.library import import_root
 from roosbi.onnx import onnxruntime_log_ratio
-from roosbi.roofit import export_onnx, learned_pdf, learned_ratio
+from roosbi.roofit import evaluate_log_ratio, export_onnx, learned_pdf, learned_ratio
 
 ROOT = import_root()
 
 
-def _cpp_log_ratio(ratio, inputs):
-    out = np.empty(len(inputs))
-    ratio.logRatio(np.ascontiguousarray(inputs, dtype=np.float64).ravel(), len(inputs), out)
-    return out
+_cpp_log_ratio = evaluate_log_ratio
 
 
 def test_cpp_agrees_with_onnxruntime(problem, torch_onnx):
@@ -174,3 +171,10 @@ def test_training_range_warning(problem, torch_onnx, caplog):
     with caplog.at_level(logging.WARNING, logger="roosbi.roofit"):
         learned_ratio(torch_onnx, workspace=problem.workspace)
     assert "trained on [0, 4]" in caplog.text
+
+
+def test_python_side_checks_shapes_before_cpp(problem, torch_onnx):
+    ratio = learned_ratio(torch_onnx, workspace=problem.workspace)
+    with pytest.raises(InputError, match=r"shape \(n, 2\)"):
+        evaluate_log_ratio(ratio, np.zeros((5, 3)))
+    assert evaluate_log_ratio(ratio, np.zeros((0, 2))).shape == (0,)
