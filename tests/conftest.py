@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from roosbi.estimators import TorchRatioEstimator
 from roosbi.library import import_root
@@ -41,3 +42,30 @@ def torch_onnx(trained_torch, tmp_path_factory):
 def exact_log_ratio(x, mu, sigma=1.5, width=20.0):
     """log N(x; mu, sigma) - log U(x; -5, 15)."""
     return -0.5 * ((x - mu) / sigma) ** 2 - np.log(sigma * np.sqrt(2 * np.pi)) + np.log(width)
+
+
+ACTS = {
+    "tanh": torch.nn.Tanh(),
+    "relu": torch.nn.ReLU(),
+    "sigmoid": torch.nn.Sigmoid(),
+    "leaky_relu": torch.nn.LeakyReLU(0.2),
+    "elu": torch.nn.ELU(0.7),
+    "selu": torch.nn.SELU(),
+    "softplus": torch.nn.Softplus(),
+    "silu": torch.nn.SiLU(),
+    "gelu": torch.nn.GELU(),
+}
+
+
+def export_torch(net, n_in, path):
+    torch.onnx.export(
+        net,
+        torch.zeros(1, n_in),
+        str(path),
+        dynamo=False,
+        input_names=["inputs"],
+        output_names=["log_ratio"],
+        dynamic_axes={"inputs": {0: "n"}, "log_ratio": {0: "n"}},
+        opset_version=17,
+    )
+    return path

@@ -7,7 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import exact_log_ratio
+from conftest import ACTS, exact_log_ratio, export_torch
 
 from roosbi.exceptions import InputError, UnsupportedModelError
 from roosbi.inference import create_nll
@@ -178,3 +178,23 @@ def test_python_side_checks_shapes_before_cpp(problem, torch_onnx):
     with pytest.raises(InputError, match=r"shape \(n, 2\)"):
         evaluate_log_ratio(ratio, np.zeros((5, 3)))
     assert evaluate_log_ratio(ratio, np.zeros((0, 2))).shape == (0,)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu", "sigmoid", "leaky_relu", "elu", "selu", "softplus", "silu", "gelu"])
+def test_cpp_agrees_with_onnxruntime_for_every_activation(act, tmp_path):
+    import torch
+
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 24), ACTS[act], torch.nn.Linear(24, 16), ACTS[act], torch.nn.Linear(16, 1)
+    )
+    path = export_torch(net, 3, tmp_path / f"{act}.onnx")
+    args = [ROOT.RooRealVar(f"v{i}_{act}", "v", 0.0, -10.0, 10.0) for i in range(3)]
+    ratio = learned_ratio(path, inputs=args, name=f"r_{act}", output="log_ratio")
+    inputs = np.random.default_rng(4).normal(scale=3.0, size=(2000, 3))
+    np.testing.assert_allclose(
+        evaluate_log_ratio(ratio, inputs), onnxruntime_log_ratio(path, inputs), rtol=1e-5, atol=1e-5
+    )
+    for i, arg in enumerate(args):  # the scalar path, through RooFit's proxies
+        arg.setVal(inputs[7, i])
+    assert ratio.getVal() == pytest.approx(evaluate_log_ratio(ratio, inputs[7:8])[0], rel=1e-13, abs=1e-13)

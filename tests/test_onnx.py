@@ -4,36 +4,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import ACTS, export_torch
 from onnx import TensorProto, helper, numpy_helper
 
 from roosbi.exceptions import InputError, UnsupportedModelError
 from roosbi.onnx import onnxruntime_log_ratio, read_metadata, translate
-
-ACTS = {
-    "tanh": torch.nn.Tanh(),
-    "relu": torch.nn.ReLU(),
-    "sigmoid": torch.nn.Sigmoid(),
-    "leaky_relu": torch.nn.LeakyReLU(0.2),
-    "elu": torch.nn.ELU(0.7),
-    "selu": torch.nn.SELU(),
-    "softplus": torch.nn.Softplus(),
-    "silu": torch.nn.SiLU(),
-    "gelu": torch.nn.GELU(),
-}
-
-
-def _export(net, n_in, path):
-    torch.onnx.export(
-        net,
-        torch.zeros(1, n_in),
-        str(path),
-        dynamo=False,
-        input_names=["inputs"],
-        output_names=["log_ratio"],
-        dynamic_axes={"inputs": {0: "n"}, "log_ratio": {0: "n"}},
-        opset_version=17,
-    )
-    return path
 
 
 @pytest.mark.parametrize("act", sorted(ACTS))
@@ -42,7 +17,7 @@ def test_every_activation_translates_exactly(act, tmp_path):
     net = torch.nn.Sequential(
         torch.nn.Linear(3, 16), ACTS[act], torch.nn.Linear(16, 8), ACTS[act], torch.nn.Linear(8, 1)
     )
-    path = _export(net, 3, tmp_path / "m.onnx")
+    path = export_torch(net, 3, tmp_path / "m.onnx")
     inputs = np.random.default_rng(1).normal(scale=2.0, size=(500, 3))
     network = translate(path)
     assert network.layer_sizes == [3, 16, 8, 1]
@@ -121,14 +96,14 @@ def test_affine_nodes_fold_into_layers(tmp_path):
 def test_score_output_drops_the_final_sigmoid(tmp_path):
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1), torch.nn.Sigmoid())
-    path = _export(net, 2, tmp_path / "s.onnx")
+    path = export_torch(net, 2, tmp_path / "s.onnx")
     inputs = np.random.default_rng(0).normal(size=(50, 2))
     score = onnxruntime_log_ratio(path, inputs)
     np.testing.assert_allclose(
         translate(path, output="score").log_ratio(inputs), np.log(score / (1 - score)), rtol=1e-4, atol=1e-4
     )
     with pytest.raises(UnsupportedModelError, match="Sigmoid"):
-        translate(_export(torch.nn.Linear(2, 1), 2, tmp_path / "l.onnx"), output="score")
+        translate(export_torch(torch.nn.Linear(2, 1), 2, tmp_path / "l.onnx"), output="score")
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
