@@ -27,7 +27,7 @@ LIBRARY_NAME = "libRooSBI.so"
 _SOURCE_DIR = Path(__file__).parent / "cpp"
 _SOURCES = ("RooLearnedRatio.h", "RooLearnedRatio.cxx", "LinkDef.h")
 # -march=native: the library is always built on the machine that runs it (the CPU is in the key).
-_CXXFLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-std=c++17", "-Wall")
+_CXXFLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-std=c++17", "-pthread", "-Wall")
 # -inlineInputHeader embeds the header in the dictionary: no include path is needed to load it.
 _ROOTCLING_FLAGS = ("-inlineInputHeader", "-rmf", "libRooSBI.rootmap", "-rml", LIBRARY_NAME)
 

@@ -198,3 +198,15 @@ def test_cpp_agrees_with_onnxruntime_for_every_activation(act, tmp_path):
     for i, arg in enumerate(args):  # the scalar path, through RooFit's proxies
         arg.setVal(inputs[7, i])
     assert ratio.getVal() == pytest.approx(evaluate_log_ratio(ratio, inputs[7:8])[0], rel=1e-13, abs=1e-13)
+
+
+def test_threads_give_the_same_numbers(problem, torch_onnx):
+    ratio = learned_ratio(torch_onnx, workspace=problem.workspace)
+    inputs = np.random.default_rng(5).uniform([-5, 0], [15, 4], size=(50_001, 2))
+    single = evaluate_log_ratio(ratio, inputs)
+    ROOT.RooLearnedRatio.setNumThreads(3)
+    try:
+        assert ROOT.RooLearnedRatio.numThreads() == 3
+        np.testing.assert_array_equal(evaluate_log_ratio(ratio, inputs), single)
+    finally:
+        ROOT.RooLearnedRatio.setNumThreads(1)

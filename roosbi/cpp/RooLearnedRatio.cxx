@@ -18,6 +18,7 @@
 #include <fstream>
 #include <numeric>
 #include <stdexcept>
+#include <thread>
 
 ClassImp(RooLearnedRatio);
 
@@ -255,11 +256,22 @@ double RooLearnedRatio::transform(double logr) const
    }
 }
 
-void RooLearnedRatio::forwardBlock(const double *in, std::size_t n, double *out) const
+int RooLearnedRatio::fgNumThreads = 1;
+
+void RooLearnedRatio::setNumThreads(int n)
 {
-   const int maxWidth = *std::max_element(_sizes.begin(), _sizes.end());
-   std::vector<double> buffer(2 * kBlock * maxWidth);
-   double *bufs[2] = {buffer.data(), buffer.data() + kBlock * maxWidth};
+   fgNumThreads = std::max(1, n);
+}
+
+int RooLearnedRatio::numThreads()
+{
+   return fgNumThreads;
+}
+
+void RooLearnedRatio::forwardBlock(const double *in, std::size_t n, double *out, double *scratch) const
+{
+   const std::size_t maxWidth = *std::max_element(_sizes.begin(), _sizes.end());
+   double *bufs[2] = {scratch, scratch + kBlock * maxWidth};
 
    const double *src = in;
    const double *w = _weights.data();
@@ -277,19 +289,59 @@ void RooLearnedRatio::forwardBlock(const double *in, std::size_t n, double *out)
    std::copy(src, src + n, out);
 }
 
+void RooLearnedRatio::evalRange(const std::vector<Column> &columns, std::size_t begin, std::size_t end,
+                                double *out) const
+{
+   const std::size_t nIn = columns.size();
+   const std::size_t maxWidth = *std::max_element(_sizes.begin(), _sizes.end());
+   std::vector<double> block(nIn * kBlock, 0.);
+   std::vector<double> scratch(2 * kBlock * maxWidth);
+   for (std::size_t start = begin; start < end; start += kBlock) {
+      const std::size_t m = std::min(kBlock, end - start);
+      for (std::size_t i = 0; i < nIn; ++i) {
+         double *dst = block.data() + i * kBlock;
+         const Column &col = columns[i];
+         if (col.stride == 0) {
+            std::fill(dst, dst + m, col.data[0]);
+         } else {
+            for (std::size_t e = 0; e < m; ++e) {
+               dst[e] = col.data[(start + e) * col.stride];
+            }
+         }
+      }
+      forwardBlock(block.data(), m, out + start, scratch.data());
+   }
+}
+
+void RooLearnedRatio::evalColumns(const std::vector<Column> &columns, std::size_t n, double *out) const
+{
+   const std::size_t nThreads =
+      std::min<std::size_t>(fgNumThreads, std::max<std::size_t>(1, n / kMinEventsPerThread));
+   if (nThreads <= 1) {
+      evalRange(columns, 0, n, out);
+      return;
+   }
+   // Whole blocks per thread; every event is computed the same way whatever the split.
+   const std::size_t nBlocks = (n + kBlock - 1) / kBlock;
+   std::vector<std::thread> threads;
+   for (std::size_t t = 0; t < nThreads; ++t) {
+      const std::size_t begin = std::min(n, nBlocks * t / nThreads * kBlock);
+      const std::size_t end = std::min(n, nBlocks * (t + 1) / nThreads * kBlock);
+      threads.emplace_back([this, &columns, begin, end, out] { evalRange(columns, begin, end, out); });
+   }
+   for (std::thread &thread : threads) {
+      thread.join();
+   }
+}
+
 void RooLearnedRatio::logRatio(const double *in, std::size_t n, double *out) const
 {
    const std::size_t nIn = _sizes.front();
-   std::vector<double> block(nIn * kBlock, 0.);
-   for (std::size_t start = 0; start < n; start += kBlock) {
-      const std::size_t m = std::min(kBlock, n - start);
-      for (std::size_t e = 0; e < m; ++e) {
-         for (std::size_t i = 0; i < nIn; ++i) {
-            block[i * kBlock + e] = in[(start + e) * nIn + i];
-         }
-      }
-      forwardBlock(block.data(), m, out + start);
+   std::vector<Column> columns;
+   for (std::size_t i = 0; i < nIn; ++i) {
+      columns.push_back({in + i, nIn});
    }
+   evalColumns(columns, n, out);
 }
 
 double RooLearnedRatio::evaluate() const
@@ -306,30 +358,14 @@ double RooLearnedRatio::evaluate() const
 void RooLearnedRatio::doEval(RooFit::EvalContext &ctx) const
 {
    std::span<double> output = ctx.output();
-   const std::size_t n = output.size();
-   const std::size_t nIn = _inputs.size();
-   std::vector<std::span<const double>> spans; // ROOT's C++17 span cannot be assigned to
-   spans.reserve(nIn);
-   for (std::size_t i = 0; i < nIn; ++i) {
-      spans.push_back(ctx.at(&_inputs[i]));
+   std::vector<Column> columns;
+   for (std::size_t i = 0; i < _inputs.size(); ++i) {
+      std::span<const double> span = ctx.at(&_inputs[i]);
+      columns.push_back({span.data(), span.size() == 1 ? 0u : 1u}); // a parameter is one value for all
    }
-
-   std::vector<double> block(nIn * kBlock, 0.);
-   for (std::size_t start = 0; start < n; start += kBlock) {
-      const std::size_t m = std::min(kBlock, n - start);
-      for (std::size_t i = 0; i < nIn; ++i) {
-         double *dst = block.data() + i * kBlock;
-         const std::span<const double> &s = spans[i];
-         if (s.size() == 1) {
-            std::fill(dst, dst + m, s[0]); // a parameter: one value for all events
-         } else {
-            std::copy(s.begin() + start, s.begin() + start + m, dst);
-         }
-      }
-      forwardBlock(block.data(), m, output.data() + start);
-   }
-   for (std::size_t e = 0; e < n; ++e) {
-      output[e] = transform(output[e]);
+   evalColumns(columns, output.size(), output.data());
+   for (double &value : output) {
+      value = transform(value);
    }
 }
 

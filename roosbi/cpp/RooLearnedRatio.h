@@ -69,6 +69,10 @@ public:
    /// Evaluate log r for `n` events; `in` holds the inputs event after event (n x nInputs).
    void logRatio(const double *in, std::size_t n, double *out) const;
 
+   /// Threads used for batches of at least 2 x 8192 events (default 1; results do not depend on it).
+   static void setNumThreads(int n);
+   static int numThreads();
+
    Int_t getAnalyticalIntegral(RooArgSet &allVars, RooArgSet &analVars, const char *rangeName = nullptr) const override;
    double analyticalIntegral(Int_t code, const char *rangeName = nullptr) const override;
 
@@ -77,11 +81,22 @@ protected:
    void doEval(RooFit::EvalContext &ctx) const override;
 
 private:
+   /// One network input as seen by the batch loop: value of event e at data[e * stride]
+   /// (stride 0 for a parameter that is the same for all events).
+   struct Column {
+      const double *data;
+      std::size_t stride;
+   };
+   /// log r for events [begin, end), split over threads when there are many.
+   void evalColumns(const std::vector<Column> &columns, std::size_t n, double *out) const;
+   void evalRange(const std::vector<Column> &columns, std::size_t begin, std::size_t end, double *out) const;
    /// log r for a block of at most kBlock events stored input-major (in[i * kBlock + e]).
-   void forwardBlock(const double *in, std::size_t n, double *out) const;
+   void forwardBlock(const double *in, std::size_t n, double *out, double *scratch) const;
    double transform(double logr) const;
 
    static constexpr std::size_t kBlock = 64;
+   static constexpr std::size_t kMinEventsPerThread = 8192;
+   static int fgNumThreads;
 
    RooListProxy _inputs;                  ///< Network inputs: observables, then parameters.
    std::vector<int> _sizes;               ///< Layer widths, input first, output (1) last.
