@@ -126,6 +126,7 @@ int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const cha
       minimizer.setMinimizerType("Minuit2");
       minimizer.setErrorLevel(0.5);
       minimizer.setStrategy(1);
+      minimizer.setEps(0.01); // as roosbi/inference.py: EDM 100x below Minuit's default target
       minimizer.setPrintLevel(-1);
       const int status = minimizer.migrad();
       minimizer.hesse();
