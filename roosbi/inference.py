@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,13 +38,6 @@ class FitResult:
     hesse_status: int = 0
     minos_status: int = 0
     edm: float = 0.0
-
-    def to_dict(self) -> dict:
-        """Plain JSON-ready dict (MINOS intervals as lists)."""
-        out = asdict(self)
-        for p in out["params"].values():
-            p["minos"] = list(p["minos"])
-        return out
 
 
 @dataclass

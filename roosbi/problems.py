@@ -72,11 +72,6 @@ class Problem:
         names = sorted(arg.GetName() for arg in collection)
         return f"; it has: {', '.join(names)}" if names else ""
 
-    @property
-    def inputs(self) -> list[str]:
-        """Network input names: observables, then parameters."""
-        return self.observables + self.parameters
-
     def var(self, name: str):
         """A variable of the workspace, with a clear error for unknown names."""
         var = self.workspace.var(name)

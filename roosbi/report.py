@@ -59,8 +59,8 @@ def markdown_report(results: dict, fits: dict[str, FitResult], figures: dict[str
     lines += ["## Fits", ""]
     lines += [
         "| NLL | parameter | value | HESSE error | MINOS interval | bias / σ(analytic) | σ / σ(analytic) "
-        "| NLL min | status (MIGRAD/HESSE/MINOS) | time [s] |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| NLL min | EDM | status (MIGRAD/HESSE/MINOS) | time [s] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     ref = fits.get("analytic")
     for name, fit in fits.items():
@@ -72,8 +72,8 @@ def markdown_report(results: dict, fits: dict[str, FitResult], figures: dict[str
                 ratio = f"{r.error / a.error:.3f}"
             lines.append(
                 f"| {name} | {par} | {r.value:.4f} | {r.error:.4f} | [{r.minos[0]:+.4f}, {r.minos[1]:+.4f}] | "
-                f"{bias} | {ratio} | {fit.nll_min:.3f} | {fit.status}/{fit.hesse_status}/{fit.minos_status} "
-                f"| {fit.time_s:.3f} |"
+                f"{bias} | {ratio} | {fit.nll_min:.3f} | {fit.edm:.1e} "
+                f"| {fit.status}/{fit.hesse_status}/{fit.minos_status} | {fit.time_s:.3f} |"
             )
     tr = results["training"]
     lines += ["", "## Training", ""]

@@ -10,7 +10,7 @@ log r(x|theta) = log p(x|theta) - log p_ref(x).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,7 +46,6 @@ class TrainingSample:
     parameters: list[str]
     parameter_ranges: dict[str, tuple[float, float]]
     weights: np.ndarray | None = None
-    meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float64).reshape(len(self.x), -1)
@@ -163,5 +162,4 @@ def simulate(problem: Problem, n_target: int = 50_000, n_reference: int | None =
         observables=list(problem.observables),
         parameters=list(problem.parameters),
         parameter_ranges=problem.parameter_ranges(),
-        meta={"n_target": n_target, "n_reference": n_reference, "seed": seed},
     )
