@@ -18,7 +18,7 @@ from .inference import create_nll, fit_nll  # noqa: E402
 from .library import load_library  # noqa: E402
 from .morphing import morphed_pdf  # noqa: E402
 from .problems import Problem, gauss1d  # noqa: E402
-from .roofit import evaluate_log_ratio, export_onnx, learned_pdf, learned_ratio  # noqa: E402
+from .roofit import evaluate_log_ratio, export_json, export_onnx, learned_pdf, learned_ratio  # noqa: E402
 from .simulate import TrainingSample, simulate  # noqa: E402
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "__version__",
     "create_nll",
     "evaluate_log_ratio",
+    "export_json",
     "export_onnx",
     "fit_nll",
     "gauss1d",

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .exceptions import InputError
+from .exceptions import InputError, UnsupportedModelError
 from .library import import_root, load_library
-from .onnx import ACTIVATION_CODES, load_model, read_metadata, translate
+from .onnx import ACTIVATION_CODES, load_model, read_metadata, translate, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def learned_ratio(
     vec = ROOT.std.vector
     weights = np.concatenate([w.ravel() for w in network.weights])
     biases = np.concatenate(network.biases)
-    return ROOT.RooLearnedRatio(
+    ratio = ROOT.RooLearnedRatio(
         name,
         f"learned likelihood ratio {name}",
         arglist,
@@ -110,6 +110,10 @@ def learned_ratio(
         vec["std::uint8_t"](list(proto.SerializeToString())),
         OUTPUTS[output],
     )
+    # RooFit proxies hold raw pointers: keep the inputs alive as long as the ratio is
+    # (`learned_ratio(path, inputs=[ROOT.RooRealVar(...)])` would otherwise dangle).
+    ratio._roosbi_keepalive = args
+    return ratio
 
 
 def evaluate_log_ratio(ratio, inputs: np.ndarray) -> np.ndarray:
@@ -174,7 +178,11 @@ def learned_pdf(ratio, observables, reference_pdf=None, name: str = "learned_pdf
     func = ratio
     if reference_pdf is not None and not isinstance(reference_pdf, ROOT.RooUniform):
         func = ROOT.RooProduct(f"{name}_func", "r * p_ref", ROOT.RooArgList(ratio, reference_pdf))
-    return ROOT.RooWrapperPdf(name, f"learned pdf {name}", func, not normalize)
+    pdf = ROOT.RooWrapperPdf(name, f"learned pdf {name}", func, not normalize)
+    # The pdf points at the ratio (and the product) without owning them; keep them alive with it,
+    # so that `learned_pdf(learned_ratio(...), ...)` is safe.
+    pdf._roosbi_keepalive = (ratio, func, reference_pdf)
+    return pdf
 
 
 def export_onnx(ratio, path: str | os.PathLike) -> Path:
@@ -187,3 +195,28 @@ def export_onnx(ratio, path: str | os.PathLike) -> Path:
         raise OSError(f"could not write {path}")
     os.replace(tmp, path)
     return path
+
+
+def export_json(workspace, path: str | os.PathLike) -> Path:
+    """Write a workspace as RooFit JSON (HS3), atomically.
+
+    HS3 has no definition for a learned ratio, and RooFit's JSON tool skips objects it cannot
+    write with only a printed message; a file without the learned ratio would look complete.
+    So a workspace that holds a ``RooLearnedRatio`` is refused here.
+
+    Raises
+    ------
+    UnsupportedModelError
+        If the workspace holds a RooLearnedRatio. Save it as a ROOT file
+        (``workspace.writeToFile``) instead, or export the network with :func:`export_onnx`.
+    """
+    ROOT = import_root()
+    learned = sorted(arg.GetName() for arg in workspace.components() if arg.InheritsFrom("RooLearnedRatio"))
+    if learned:
+        raise UnsupportedModelError(
+            f"workspace '{workspace.GetName()}' holds RooLearnedRatio object(s) {', '.join(learned)}, which the RooFit "
+            "JSON (HS3) format cannot describe; save the workspace as a ROOT file with writeToFile(), "
+            "or write the network out with roosbi.export_onnx()"
+        )
+    text = ROOT.RooJSONFactoryWSTool(workspace).exportJSONtoString()
+    return write_atomic(path, str(text).encode())

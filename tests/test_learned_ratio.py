@@ -210,3 +210,20 @@ def test_threads_give_the_same_numbers(problem, torch_onnx):
         np.testing.assert_array_equal(evaluate_log_ratio(ratio, inputs), single)
     finally:
         ROOT.RooLearnedRatio.setNumThreads(1)
+
+
+def test_temporaries_stay_alive(problem, torch_onnx):
+    """RooFit proxies hold raw pointers; objects made inline must not dangle (no crash)."""
+    import gc
+
+    ws = problem.workspace
+    x = ws.var("x")
+    inputs = [ROOT.RooRealVar("x_tmp", "x", 2.0, -5, 15), ROOT.RooRealVar("mu_tmp", "mu", 2.0, 0, 4)]
+    ratio = learned_ratio(torch_onnx, inputs=inputs, name="r_tmp")
+    del inputs
+    gauss_ref = ROOT.RooGaussian("g_tmp", "g", x, ROOT.RooFit.RooConst(5.0), ROOT.RooFit.RooConst(8.0))
+    pdf = learned_pdf(learned_ratio(torch_onnx, workspace=ws, name="r_inline"), [x], gauss_ref)
+    del gauss_ref
+    gc.collect()
+    assert np.isfinite(ratio.getVal())
+    assert np.isfinite(create_nll(pdf, problem.data()).getVal())
