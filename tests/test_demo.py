@@ -46,6 +46,9 @@ def test_demo_writes_every_file(demo_dir):
     ):
         assert (demo_dir / name).stat().st_size > 0, name
     assert not list(demo_dir.glob(".*tmp*"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (demo_dir / "results.json").stat().st_mode & 0o777 == 0o666 & ~umask  # like any new file
 
 
 def test_results_json_layout(demo_dir):
