@@ -45,6 +45,7 @@ def learned_ratio(
     workspace=None,
     name: str = "learned_ratio",
     output: str = "ratio",
+    backend: str = "native",
 ):
     """Build a ``RooLearnedRatio`` from an ONNX model.
 
@@ -61,10 +62,15 @@ def learned_ratio(
         Name of the new object.
     output : {"ratio", "log_ratio", "score"}
         What the object returns: r, log r or the classifier score r / (1 + r).
+    backend : {"native", "onnxruntime"}
+        "native": the C++ ``RooLearnedRatio`` (persistable, double precision). "onnxruntime": a
+        Python callback (``RooFit.bindFunction``) around onnxruntime, for graphs the translator
+        cannot express (tree ensembles, convolutions). It cannot be written to a workspace file or
+        used from C++, and it calls Python for every batch; a warning says so.
 
     Returns
     -------
-    ROOT.RooLearnedRatio
+    ROOT.RooLearnedRatio or ROOT.RooAbsReal
         Not yet imported into any workspace.
 
     Raises
@@ -83,6 +89,10 @@ def learned_ratio(
             raise InputError("the model records no input names; pass inputs=[...] explicitly")
         inputs = meta["inputs"]
     args = _resolve_inputs(inputs, workspace)
+    if backend == "onnxruntime":
+        return _onnxruntime_ratio(proto, args, name, output)
+    if backend != "native":
+        raise InputError(f"backend must be 'native' or 'onnxruntime', not {backend!r}")
     network = translate(proto)
     n_net = network.layer_sizes[0]
     if n_net != len(args):
@@ -114,6 +124,37 @@ def learned_ratio(
     # (`learned_ratio(path, inputs=[ROOT.RooRealVar(...)])` would otherwise dangle).
     ratio._roosbi_keepalive = args
     return ratio
+
+
+def _onnxruntime_ratio(proto, args: list, name: str, output: str):
+    """The model behind RooFit.bindFunction, evaluated by onnxruntime (not persistable)."""
+    import onnxruntime as ort
+
+    ROOT = import_root()
+    n_graph = proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
+    if n_graph and n_graph != len(args):
+        raise InputError(f"the ONNX model takes {n_graph} inputs but {len(args)} RooFit inputs were given")
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    spec = session.get_inputs()[0]
+    dtype = np.float64 if spec.type == "tensor(double)" else np.float32
+
+    def evaluate(*columns):
+        n = max(len(np.atleast_1d(c)) for c in columns)
+        table = np.column_stack([np.broadcast_to(np.asarray(c, dtype=dtype), (n,)) for c in columns])
+        logr = np.asarray(session.run(None, {spec.name: table})[0], dtype=np.float64).reshape(n, -1)[:, 0]
+        if output == "log_ratio":
+            return logr
+        return np.exp(logr) if output == "ratio" else 1.0 / (1.0 + np.exp(-logr))
+
+    bound = ROOT.RooFit.bindFunction(name, evaluate, *args)
+    bound._roosbi_keepalive = (args, session, evaluate)
+    log.warning(
+        "'%s' uses the onnxruntime backend: a Python callback that cannot be saved in a workspace "
+        "file or used from C++, and that calls Python on every evaluation; use backend='native' "
+        "(RooLearnedRatio) when the graph is a dense network",
+        name,
+    )
+    return bound
 
 
 def evaluate_log_ratio(ratio, inputs: np.ndarray) -> np.ndarray:
@@ -153,8 +194,9 @@ def learned_pdf(ratio, observables, reference_pdf=None, name: str = "learned_pdf
 
     Parameters
     ----------
-    ratio : ROOT.RooLearnedRatio
-        Must return the ratio (``output="ratio"``).
+    ratio : ROOT.RooLearnedRatio or ROOT.RooAbsReal
+        Must return the ratio (``output="ratio"``). Any other RooAbsReal that returns r works too
+        (the onnxruntime backend); RooFit then integrates it numerically.
     observables : list of RooRealVar
         The observables x (only used to check that they are inputs of the ratio).
     reference_pdf : ROOT.RooAbsPdf, optional
@@ -169,11 +211,10 @@ def learned_pdf(ratio, observables, reference_pdf=None, name: str = "learned_pdf
         exactly -sum log r + const.
     """
     ROOT = import_root()
-    if ratio.output() != OUTPUTS["ratio"]:
+    if hasattr(ratio, "output") and ratio.output() != OUTPUTS["ratio"]:
         raise InputError("learned_pdf needs a RooLearnedRatio with output='ratio'")
-    input_names = {a.GetName() for a in ratio.inputs()}
     for obs in observables:
-        if obs.GetName() not in input_names:
+        if not ratio.dependsOn(obs):
             raise InputError(f"observable '{obs.GetName()}' is not an input of '{ratio.GetName()}'")
     func = ratio
     if reference_pdf is not None and not isinstance(reference_pdf, ROOT.RooUniform):

@@ -227,3 +227,29 @@ def test_temporaries_stay_alive(problem, torch_onnx):
     gc.collect()
     assert np.isfinite(ratio.getVal())
     assert np.isfinite(create_nll(pdf, problem.data()).getVal())
+
+
+def test_onnxruntime_backend_for_graphs_the_translator_refuses(problem, tmp_path, caplog):
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Hardtanh(), torch.nn.Linear(8, 1))
+    path = export_torch(net, 2, tmp_path / "clip.onnx")
+    ws = problem.workspace
+    with caplog.at_level(logging.WARNING, logger="roosbi.roofit"):
+        ratio = learned_ratio(path, inputs=["x", "mu"], workspace=ws, backend="onnxruntime", output="log_ratio")
+    assert "cannot be saved" in caplog.text
+    ws.var("x").setVal(1.3)
+    ws.var("mu").setVal(2.2)
+    expected = onnxruntime_log_ratio(path, np.array([[1.3, 2.2]]))[0]
+    assert ratio.getVal() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(InputError, match="backend"):
+        learned_ratio(path, inputs=["x", "mu"], workspace=ws, backend="tvm")
+    # Through a fit: RooFit's batch path calls the callback with whole columns.
+    bound = learned_ratio(path, inputs=["x", "mu"], workspace=ws, backend="onnxruntime", name="r_ort")
+    native_like = np.exp(
+        onnxruntime_log_ratio(path, np.column_stack([problem.data().to_numpy()["x"], np.full(500, 2.2)]))
+    )
+    pdf = learned_pdf(bound, [ws.var("x")], normalize=False)
+    ws.var("mu").setVal(2.2)
+    assert create_nll(pdf, problem.data()).getVal() == pytest.approx(-np.log(native_like).sum(), rel=1e-6)
