@@ -253,3 +253,18 @@ def test_onnxruntime_backend_for_graphs_the_translator_refuses(problem, tmp_path
     pdf = learned_pdf(bound, [ws.var("x")], normalize=False)
     ws.var("mu").setVal(2.2)
     assert create_nll(pdf, problem.data()).getVal() == pytest.approx(-np.log(native_like).sum(), rel=1e-6)
+
+
+def test_inputs_can_be_functions_of_roofit_variables(problem, torch_onnx):
+    """Any RooAbsReal can feed the network: here mu = 2 * nu, with nu the fitted parameter."""
+    ws = problem.workspace
+    nu = ROOT.RooRealVar("nu", "nu", 1.1, 0.0, 2.0)
+    mu_of_nu = ROOT.RooFormulaVar("mu_of_nu", "2 * nu", ROOT.RooArgList(nu))
+    ratio = learned_ratio(torch_onnx, inputs=[ws.var("x"), mu_of_nu], name="r_func")
+    pdf = learned_pdf(ratio, [ws.var("x")], ws.pdf("uniform"))
+    data = problem.data()
+    xs = data.to_numpy()["x"]
+    logr = evaluate_log_ratio(ratio, np.column_stack([xs, np.full_like(xs, 2.2)]))
+    integral = ratio.createIntegral(ROOT.RooArgSet(ws.var("x")))
+    expected = -logr.sum() + len(xs) * np.log(integral.getVal())
+    assert create_nll(pdf, data).getVal() == pytest.approx(expected, rel=1e-10)
