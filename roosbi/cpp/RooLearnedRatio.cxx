@@ -136,8 +136,9 @@ void applyActivation(int kind, double param, double *v, std::size_t n)
 
 /// dst[j][e] = b[j] + sum_i w[j][i] src[i][e] for a block of kBlock events stored input-major.
 /// The innermost loop runs over the events of the block with a fixed trip count, which the
-/// compiler turns into vector multiply-adds (about 40 GFLOP/s for a 64 x 64 layer with AVX2).
-/// A register-blocked variant (4 rows x 8 events of accumulators) measured nine times slower.
+/// compiler turns into vector multiply-adds (22-39 GFLOP/s for a 64 x 64 layer here).
+/// A register-blocked variant (4 rows x 8 events of accumulators) made the whole network three
+/// times slower.
 template <std::size_t kBlock>
 void denseLayer(const double *w, const double *b, std::size_t nIn, std::size_t nOut, const double *src, double *dst)
 {
