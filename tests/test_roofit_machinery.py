@@ -1,4 +1,4 @@
-"""RooLearnedRatio inside RooFit's own tools: fitTo, both evaluation backends, offsetting,
+"""RooLearnedRatio inside RooFit's own tools: fitTo, both evaluation backends, offsetting, NumCPU,
 plotting, and RooStats' profile-likelihood interval."""
 
 import numpy as np
@@ -19,7 +19,9 @@ def learned(problem, torch_onnx):
     return ws.pdf("learned_pdf"), problem.data(), ws.var("mu"), ws.var("x"), ws
 
 
-@pytest.mark.parametrize("options", [{}, {"EvalBackend": "legacy"}, {"Offset": True}])
+@pytest.mark.parametrize(
+    "options", [{}, {"EvalBackend": "legacy"}, {"Offset": True}, {"NumCPU": 2, "EvalBackend": "legacy"}, {"NumCPU": 2}]
+)
 def test_fitto_agrees_with_roosbi_fit(learned, options):
     pdf, data, mu, _, _ = learned
     reference = fit_nll(create_nll(pdf, data), [mu], {"mu": 2.0}).params["mu"]
