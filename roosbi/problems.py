@@ -51,12 +51,9 @@ class Problem:
 
     def __post_init__(self) -> None:
         ws = self.workspace
-        for kind, names in (("pdf", [self.target_pdf, self.reference_pdf]),):
-            for name in names:
-                if not ws.pdf(name):
-                    raise InputError(
-                        f"no {kind} named '{name}' in workspace '{ws.GetName()}'{self._known(ws.allPdfs())}"
-                    )
+        for name in (self.target_pdf, self.reference_pdf):
+            if not ws.pdf(name):
+                raise InputError(f"no pdf named '{name}' in workspace '{ws.GetName()}'{self._known(ws.allPdfs())}")
         for name in self.observables + self.parameters:
             if not ws.var(name):
                 raise InputError(f"no variable named '{name}' in workspace '{ws.GetName()}'{self._known(ws.allVars())}")

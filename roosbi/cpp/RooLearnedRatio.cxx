@@ -269,10 +269,9 @@ int RooLearnedRatio::numThreads()
    return fgNumThreads;
 }
 
-void RooLearnedRatio::forwardBlock(const double *in, std::size_t n, double *out, double *scratch) const
+void RooLearnedRatio::forwardBlock(const double *in, std::size_t n, double *out, double *bufA, double *bufB) const
 {
-   const std::size_t maxWidth = *std::max_element(_sizes.begin(), _sizes.end());
-   double *bufs[2] = {scratch, scratch + kBlock * maxWidth};
+   double *bufs[2] = {bufA, bufB};
 
    const double *src = in;
    const double *w = _weights.data();
@@ -297,20 +296,21 @@ void RooLearnedRatio::evalRange(const std::vector<Column> &columns, std::size_t 
    const std::size_t maxWidth = *std::max_element(_sizes.begin(), _sizes.end());
    std::vector<double> block(nIn * kBlock, 0.);
    std::vector<double> scratch(2 * kBlock * maxWidth);
+   for (std::size_t i = 0; i < nIn; ++i) { // a parameter has one value for all events: fill it once
+      if (columns[i].stride == 0) {
+         std::fill(block.begin() + i * kBlock, block.begin() + (i + 1) * kBlock, columns[i].data[0]);
+      }
+   }
    for (std::size_t start = begin; start < end; start += kBlock) {
       const std::size_t m = std::min(kBlock, end - start);
       for (std::size_t i = 0; i < nIn; ++i) {
-         double *dst = block.data() + i * kBlock;
          const Column &col = columns[i];
-         if (col.stride == 0) {
-            std::fill(dst, dst + m, col.data[0]);
-         } else {
-            for (std::size_t e = 0; e < m; ++e) {
-               dst[e] = col.data[(start + e) * col.stride];
-            }
+         double *dst = block.data() + i * kBlock;
+         for (std::size_t e = 0; col.stride != 0 && e < m; ++e) {
+            dst[e] = col.data[(start + e) * col.stride];
          }
       }
-      forwardBlock(block.data(), m, out + start, scratch.data());
+      forwardBlock(block.data(), m, out + start, scratch.data(), scratch.data() + kBlock * maxWidth);
    }
 }
 

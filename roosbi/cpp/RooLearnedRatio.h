@@ -90,8 +90,9 @@ private:
    /// log r for events [begin, end), split over threads when there are many.
    void evalColumns(const std::vector<Column> &columns, std::size_t n, double *out) const;
    void evalRange(const std::vector<Column> &columns, std::size_t begin, std::size_t end, double *out) const;
-   /// log r for a block of at most kBlock events stored input-major (in[i * kBlock + e]).
-   void forwardBlock(const double *in, std::size_t n, double *out, double *scratch) const;
+   /// log r for a block of at most kBlock events stored input-major (in[i * kBlock + e]);
+   /// bufA and bufB hold kBlock x (widest layer) values each, for alternate layers.
+   void forwardBlock(const double *in, std::size_t n, double *out, double *bufA, double *bufB) const;
    double transform(double logr) const;
 
    static constexpr std::size_t kBlock = 64;
