@@ -91,7 +91,7 @@ class DenseNetwork:
 
 
 def _numpy_activation(kind: str, param: float, v: np.ndarray) -> np.ndarray:
-    from scipy.special import erf, expit
+    from scipy.special import erfc, expit
 
     funcs = {
         "identity": lambda z: z,
@@ -103,7 +103,7 @@ def _numpy_activation(kind: str, param: float, v: np.ndarray) -> np.ndarray:
         "selu": lambda z: 1.0507009873554805 * np.where(z > 0, z, 1.6732632423543772 * np.expm1(np.minimum(z, 0.0))),
         "softplus": lambda z: np.logaddexp(0.0, z),
         "silu": lambda z: z * expit(z),
-        "gelu": lambda z: 0.5 * z * (1.0 + erf(z / np.sqrt(2.0))),
+        "gelu": lambda z: 0.5 * z * erfc(-z / np.sqrt(2.0)),
     }
     return funcs[kind](v)
 
@@ -166,11 +166,16 @@ def load_model(model: onnx.ModelProto | str | os.PathLike | bytes) -> onnx.Model
     if isinstance(model, onnx.ModelProto):
         return model
     if isinstance(model, bytes):
-        return onnx.load_from_string(model)
-    path = Path(model)
-    if not path.is_file():
-        raise InputError(f"ONNX file '{path}' does not exist")
-    return onnx.load(str(path))
+        source, load = "the given bytes", lambda: onnx.load_from_string(model)
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise InputError(f"ONNX file '{path}' does not exist")
+        source, load = f"'{path}'", lambda: onnx.load(str(path))
+    try:
+        return load()
+    except Exception as err:  # protobuf raises its own DecodeError, which is not worth importing
+        raise InputError(f"{source} is not an ONNX model: {err}") from err
 
 
 def onnxruntime_log_ratio(model: onnx.ModelProto | str | os.PathLike | bytes, inputs: np.ndarray) -> np.ndarray:
@@ -219,7 +224,7 @@ def translate(model: onnx.ModelProto | str | os.PathLike | bytes, output: str = 
     consts = {init.name: numpy_helper.to_array(init).astype(np.float64) for init in graph.initializer}
     for node in graph.node:
         if node.op_type == "Constant":
-            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t).astype(np.float64)
+            consts[node.output[0]] = _constant_value(node)
     inputs = [i for i in graph.input if i.name not in consts]
     if len(inputs) != 1 or len(graph.output) != 1:
         raise UnsupportedModelError(
@@ -240,7 +245,11 @@ def translate(model: onnx.ModelProto | str | os.PathLike | bytes, output: str = 
 
     steps: list = []
     current, target = inputs[0].name, graph.output[0].name
+    visited = set()
     while current != target:
+        if current in visited:
+            raise UnsupportedModelError(f"the ONNX graph has a cycle through tensor '{current}'")
+        visited.add(current)
         users = consumers.get(current, [])
         if len(users) == 1:
             node = users[0]
@@ -268,6 +277,17 @@ def translate(model: onnx.ModelProto | str | os.PathLike | bytes, output: str = 
     if network.layer_sizes[-1] != 1:
         raise UnsupportedModelError(f"the network has {network.layer_sizes[-1]} outputs; it must have one (log r)")
     return network
+
+
+def _constant_value(node) -> np.ndarray:
+    """The value of a Constant node (tensor, float or floats attribute) as float64."""
+    for attr in node.attribute:
+        value = onnx.helper.get_attribute_value(attr)
+        if isinstance(value, onnx.TensorProto):
+            return numpy_helper.to_array(value).astype(np.float64)
+        if isinstance(value, float | int) or (isinstance(value, list) and value):
+            return np.asarray(value, dtype=np.float64)
+    raise UnsupportedModelError(f"Constant node '{node.name or node.output[0]}' holds no numeric value")
 
 
 def _is_silu(users: list, name: str) -> bool:
@@ -339,6 +359,13 @@ def _append_step(node, current: str, consts: dict, width: int, steps: list) -> i
             "Use roosbi's onnxruntime backend for such models."
         )
     affine = _affine(node, current, consts, width)
+    if affine.w.ndim != 2 or affine.w.shape[1] != width or affine.b.shape != (affine.w.shape[0],):
+        raise UnsupportedModelError(
+            f"node '{node.name or node.output[0]}' ({op}) has weights of shape {affine.w.shape} and biases of "
+            f"shape {affine.b.shape}, which do not fit an input of width {width}"
+        )
+    if not (np.all(np.isfinite(affine.w)) and np.all(np.isfinite(affine.b))):
+        raise UnsupportedModelError(f"node '{node.name or node.output[0]}' ({op}) holds NaN or Inf constants")
     steps.append(affine)
     return affine.w.shape[0]
 
@@ -370,13 +397,17 @@ def _affine(node, current: str, consts: dict, width: int) -> _Affine:
         w = _const(node, node.input[1], consts)
         w = w if _attr(node, "transB", 0) else w.T  # now (n_out, n_in)
         alpha, beta = _attr(node, "alpha", 1.0), _attr(node, "beta", 1.0)
+        if w.ndim != 2:
+            raise UnsupportedModelError(f"Gemm node '{node.name or node.output[0]}' has a weight of rank {w.ndim}")
         b = _const(node, node.input[2], consts) if len(node.input) > 2 and node.input[2] else np.zeros(w.shape[0])
-        return _Affine(alpha * w, beta * np.broadcast_to(b.reshape(-1), (w.shape[0],)).copy())
+        return _Affine(alpha * w, beta * _vector(b, w.shape[0], node))
     if op == "MatMul":
         if node.input[0] != current:
             raise UnsupportedModelError("MatMul with the constant on the left is not supported")
-        w = _const(node, node.input[1], consts).T
-        return _Affine(w, np.zeros(w.shape[0]))
+        w = _const(node, node.input[1], consts)
+        if w.ndim != 2:
+            raise UnsupportedModelError(f"MatMul node '{node.name or node.output[0]}' has a weight of rank {w.ndim}")
+        return _Affine(w.T, np.zeros(w.shape[1]))
     if op == "Scaler":
         offset = _vector(np.array(_attr(node, "offset", [0.0])), width, node)
         scale = _vector(np.array(_attr(node, "scale", [1.0])), width, node)

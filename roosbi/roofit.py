@@ -14,7 +14,7 @@ import numpy as np
 
 from .exceptions import InputError, UnsupportedModelError
 from .library import import_root, load_library
-from .onnx import ACTIVATION_CODES, load_model, read_metadata, translate, write_atomic
+from .onnx import ACTIVATION_CODES, DenseNetwork, load_model, read_metadata, translate, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,44 @@ def learned_ratio(
     if backend != "native":
         raise InputError(f"backend must be 'native' or 'onnxruntime', not {backend!r}")
     network = translate(proto)
+    _warn_outside_range(args, meta)
+    return ratio_from_network(network, args, name=name, output=output, onnx_bytes=proto.SerializeToString())
+
+
+def ratio_from_network(
+    network: DenseNetwork, inputs, name: str = "learned_ratio", output: str = "ratio", onnx_bytes=b""
+):
+    """Build a ``RooLearnedRatio`` from dense layers (what :func:`roosbi.onnx.translate` returns).
+
+    Parameters
+    ----------
+    network : DenseNetwork
+        The layers, in float64.
+    inputs : list of RooAbsReal
+        The RooFit inputs in network order.
+    name : str
+        Name of the new object.
+    output : {"ratio", "log_ratio", "score"}
+        What the object returns.
+    onnx_bytes : bytes
+        The ONNX model to store in the object (empty when the layers did not come from one).
+
+    Raises
+    ------
+    InputError
+        If the number of inputs does not match the network or a value is not finite.
+    """
+    if output not in OUTPUTS:
+        raise InputError(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}")
+    args = list(inputs)
     n_net = network.layer_sizes[0]
     if n_net != len(args):
         names = ", ".join(a.GetName() for a in args)
-        raise InputError(f"the ONNX model takes {n_net} inputs but {len(args)} RooFit inputs were given ({names})")
-    _warn_outside_range(args, meta)
+        raise InputError(f"the network takes {n_net} inputs but {len(args)} RooFit inputs were given ({names})")
+    weights = np.concatenate([np.asarray(w, dtype=np.float64).ravel() for w in network.weights])
+    biases = np.concatenate([np.asarray(b, dtype=np.float64).ravel() for b in network.biases])
+    if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(biases))):
+        raise InputError("the network's weights or biases hold NaN or Inf")
 
     ROOT = import_root()
     load_library()
@@ -106,8 +139,6 @@ def learned_ratio(
     for arg in args:
         arglist.add(arg)
     vec = ROOT.std.vector
-    weights = np.concatenate([w.ravel() for w in network.weights])
-    biases = np.concatenate(network.biases)
     ratio = ROOT.RooLearnedRatio(
         name,
         f"learned likelihood ratio {name}",
@@ -117,7 +148,7 @@ def learned_ratio(
         vec["double"](biases.tolist()),
         vec["int"]([ACTIVATION_CODES[a] for a in network.activations]),
         vec["double"](network.activation_params),
-        vec["std::uint8_t"](list(proto.SerializeToString())),
+        vec["std::uint8_t"](list(onnx_bytes)),
         OUTPUTS[output],
     )
     # RooFit proxies hold raw pointers: keep the inputs alive as long as the ratio is

@@ -90,9 +90,18 @@ private:
    /// log r for events [begin, end), split over threads when there are many.
    void evalColumns(const std::vector<Column> &columns, std::size_t n, double *out) const;
    void evalRange(const std::vector<Column> &columns, std::size_t begin, std::size_t end, double *out) const;
-   /// log r for a block of at most kBlock events stored input-major (in[i * kBlock + e]);
-   /// bufA and bufB hold kBlock x (widest layer) values each, for alternate layers.
-   void forwardBlock(const double *in, std::size_t n, double *out, double *bufA, double *bufB) const;
+   /// The first layer for one call: the inputs that vary per event (`columns`), their weights
+   /// ([out][column]), and the biases with the constant inputs folded in.
+   struct FirstLayer {
+      std::vector<std::size_t> columns;
+      std::vector<double> weights;
+      std::vector<double> biases;
+   };
+   FirstLayer firstLayer(const std::vector<Column> &columns) const;
+   /// log r for a block of at most kBlock events; `in` holds the varying inputs of `first`,
+   /// input-major (in[k * kBlock + e]). bufA and bufB hold kBlock x (widest layer) values each.
+   void forwardBlock(const double *in, const FirstLayer &first, std::size_t n, double *out, double *bufA,
+                     double *bufB) const;
    double transform(double logr) const;
 
    static constexpr std::size_t kBlock = 64;
