@@ -18,7 +18,14 @@ from .inference import create_nll, fit_nll  # noqa: E402
 from .library import load_library  # noqa: E402
 from .morphing import morphed_pdf  # noqa: E402
 from .problems import Problem, gauss1d  # noqa: E402
-from .roofit import evaluate_log_ratio, export_json, export_onnx, learned_pdf, learned_ratio  # noqa: E402
+from .roofit import (  # noqa: E402
+    evaluate_log_ratio,
+    export_json,
+    export_onnx,
+    learned_pdf,
+    learned_ratio,
+    ratio_from_network,
+)
 from .simulate import TrainingSample, simulate  # noqa: E402
 
 __all__ = [
@@ -38,6 +45,7 @@ __all__ = [
     "gauss1d",
     "learned_pdf",
     "learned_ratio",
+    "ratio_from_network",
     "load_library",
     "morphed_pdf",
     "simulate",
