@@ -77,6 +77,7 @@ def test_each_activation_matches_its_float64_definition(kind):
     if kind == "gelu":  # x Phi(x) is ill-conditioned in its far tail (condition ~ x^2) in any implementation
         z = z[z > -6.0]
     np.testing.assert_allclose(evaluate_log_ratio(ratio, z[:, None]), net.log_ratio(z[:, None]), rtol=1e-14, atol=0)
+    assert np.isnan(evaluate_log_ratio(ratio, np.array([[np.nan], [1.0]]))[0])  # NaN propagates, as in torch
 
 
 def test_non_finite_weights_are_refused_before_cpp():

@@ -93,10 +93,28 @@ inline Vec vabs(Vec x)
    return (Vec)((VecInt)x & static_cast<std::int64_t>(0x7fffffffffffffffULL));
 }
 
+/// A polynomial, coefficients highest degree first, as two interleaved Horner chains in x^2
+/// (even and odd powers): half the chain of dependent multiply-adds of plain Horner.
+template <std::size_t N>
+inline Vec polynomial(Vec x, const double (&coeffs)[N])
+{
+   const Vec x2 = x * x;
+   Vec even = splat(0.);
+   Vec odd = splat(0.);
+   for (std::size_t i = 0; i < N; ++i) {
+      if ((N - 1 - i) % 2 == 0) {
+         even = even * x2 + coeffs[i];
+      } else {
+         odd = odd * x2 + coeffs[i];
+      }
+   }
+   return odd * x + even;
+}
+
 /// exp(x) split as 2^k (1 + q), with x = k ln2 + r, |r| <= ln2 / 2 and q = expm1(r): then
 /// exp(x) = 2^k q + 2^k and expm1(x) = 2^k q + (2^k - 1), neither of which cancels. Cody-Waite
 /// reduction, a degree-11 polynomial for expm1(r) (near-minimax, 2.2e-16 relative; coefficients
-/// from scripts/expm1_coefficients.py), 2^k assembled in the exponent bits; no branches and no library calls, so it runs on whole vectors.
+/// from scripts/activation_coefficients.py), 2^k assembled in the exponent bits; no branches and no library calls, so it runs on whole vectors.
 /// Arguments are clamped to +-700; NaN propagates.
 struct ExpParts {
    Vec twoK;
@@ -114,17 +132,11 @@ inline ExpParts expParts(Vec x)
    const Vec shifted = x * kLog2e + kShift;
    const Vec k = shifted - kShift;
    const Vec r = (x - k * kLn2Hi) - k * kLn2Lo;
-   Vec p = splat(2.510520637395701e-08);
-   p = p * r + 2.7626357241447223e-07;
-   p = p * r + 2.7557255425746435e-06;
-   p = p * r + 2.4801504346997686e-05;
-   p = p * r + 0.00019841269874800493;
-   p = p * r + 0.0013888888932488599;
-   p = p * r + 0.008333333333326141;
-   p = p * r + 0.04166666666657314;
-   p = p * r + 0.1666666666666667;
-   p = p * r + 0.5000000000000006;
-   p = p * r + 1.;
+   constexpr double kCoeffs[] = {2.510520637395701e-08,  2.7626357241447223e-07, 2.7557255425746435e-06,
+                                 2.4801504346997686e-05, 0.00019841269874800493, 0.0013888888932488599,
+                                 0.008333333333326141,   0.04166666666657314,    0.1666666666666667,
+                                 0.5000000000000006,     1.};
+   const Vec p = polynomial(r, kCoeffs);
    const VecInt twoKBits = ((VecInt)shifted - 0x4338000000000000LL + 1023) << 52; // k + 1023 in the exponent
    return {(Vec)twoKBits, p * r};
 }
@@ -139,6 +151,38 @@ inline Vec vexpm1(Vec x)
 {
    const ExpParts e = expParts(x);
    return e.twoK * e.q + (e.twoK - 1.);
+}
+
+/// log1p(t) for t in [0, 1] as 2 atanh(s), s = t / (2 + t) <= 1/3, with atanh(s) / s a
+/// degree-9 polynomial in s^2 (4e-16 relative; scripts/activation_coefficients.py).
+inline Vec vlog1pUnit(Vec t)
+{
+   constexpr double kCoeffs[] = {0.08890381913056651, 0.04940394524382393, 0.06795652742789947, 0.07681838124445817,
+                                 0.09091429900236955, 0.11111095430673142, 0.1428571455582858,  0.199999999976438,
+                                 0.33333333333341286, 1.0};
+   const Vec s = t / (2. + t);
+   return 2. * s * polynomial(s * s, kCoeffs);
+}
+
+/// Standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2. With z = |x| / sqrt 2, erfc(z) =
+/// exp(-z^2) erfcx(z), and erfcx is a degree-20 polynomial in u = (z - 3.5) / (z + 3.5), which
+/// maps [0, inf) onto [-1, 1) (5e-16 relative for z <= 6; scripts/activation_coefficients.py).
+/// The small tail is computed directly on both sides, so neither cancels.
+inline Vec vnormalCdf(Vec x)
+{
+   constexpr double kInvSqrt2 = 0.70710678118654752440084436210485;
+   constexpr double kCoeffs[] = {
+      3.006925131070633e-09,   5.964660096756795e-09,   -2.6791308866198038e-08, -5.7718922846005977e-08,
+      1.912335695316679e-07,   3.67056988179891e-07,    -1.5189569000075258e-06, -1.626981182474176e-06,
+      1.3346180451768307e-05,  -4.674261281441653e-06,  -0.00010808480183637853, 0.0002885553512471909,
+      0.0002673850862417465,   -0.004242238624226131,   0.016976760932403384,    -0.04543676118215168,
+      0.09442780690911241,     -0.16133852476455793,    0.2331304816002531,      -0.2892650448327669,
+      0.1552936556088943};
+   Vec z = vabs(x) * kInvSqrt2;
+   z = z > 27.5 ? splat(27.5) : z; // erfc(27.5) underflows to 0 anyway
+   const Vec u = (z - 3.5) / (z + 3.5);
+   const Vec tail = 0.5 * vexp(-0.5 * (x * x)) * polynomial(u, kCoeffs); // Phi(-|x|)
+   return x < 0. ? tail : 1. - tail;
 }
 
 inline Vec vsigmoid(Vec x)
@@ -162,7 +206,6 @@ inline Vec activate(Vec v, int kind, double param)
 {
    constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
    constexpr double kSeluScale = 1.0507009873554804934193349852946;
-   constexpr double kInvSqrt2 = 0.70710678118654752440084436210485;
    switch (kind) {
    case RooLearnedRatio::kIdentity: return v;
    case RooLearnedRatio::kTanh: return vtanh(v);
@@ -172,20 +215,8 @@ inline Vec activate(Vec v, int kind, double param)
    case RooLearnedRatio::kElu: return v < 0. ? param * vexpm1(v) : v;
    case RooLearnedRatio::kSelu: return kSeluScale * (v < 0. ? kSeluAlpha * vexpm1(v) : v);
    case RooLearnedRatio::kSiLU: return v * vsigmoid(v);
-   case RooLearnedRatio::kSoftplus: {
-      Vec tail = vexp(-vabs(v));
-      for (std::size_t l = 0; l < kLanes; ++l) {
-         tail[l] = std::log1p(tail[l]);
-      }
-      return (v > 0. ? v : splat(0.)) + tail;
-   }
-   case RooLearnedRatio::kGelu: {
-      Vec cdf;
-      for (std::size_t l = 0; l < kLanes; ++l) {
-         cdf[l] = 0.5 * std::erfc(-v[l] * kInvSqrt2); // erfc: no cancellation for x < 0
-      }
-      return v * cdf;
-   }
+   case RooLearnedRatio::kSoftplus: return (v > 0. ? v : splat(0.)) + vlog1pUnit(vexp(-vabs(v)));
+   case RooLearnedRatio::kGelu: return v * vnormalCdf(v);
    default: throw std::runtime_error("RooLearnedRatio: unknown activation code " + std::to_string(kind));
    }
 }
