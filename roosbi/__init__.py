@@ -26,6 +26,17 @@ from .roofit import (  # noqa: E402
     learned_ratio,
     ratio_from_network,
 )
+from .samples import (  # noqa: E402
+    balance_classes,
+    observed_data_from_arrays,
+    observed_data_from_tree,
+    read_sample,
+    sample_from_arrays,
+    sample_from_dataframe,
+    sample_from_tree,
+    sample_from_trees,
+    write_sample,
+)
 from .simulate import TrainingSample, simulate  # noqa: E402
 
 __all__ = [
@@ -37,6 +48,7 @@ __all__ = [
     "TrainingSample",
     "UnsupportedModelError",
     "__version__",
+    "balance_classes",
     "create_nll",
     "evaluate_log_ratio",
     "export_json",
@@ -48,5 +60,13 @@ __all__ = [
     "ratio_from_network",
     "load_library",
     "morphed_pdf",
+    "observed_data_from_arrays",
+    "observed_data_from_tree",
+    "read_sample",
+    "sample_from_arrays",
+    "sample_from_dataframe",
+    "sample_from_tree",
+    "sample_from_trees",
     "simulate",
+    "write_sample",
 ]
