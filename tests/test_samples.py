@@ -6,6 +6,7 @@ import stat
 
 import numpy as np
 import pytest
+import torch
 from conftest import exact_log_ratio
 
 from roosbi.estimators import TorchRatioEstimator
@@ -387,7 +388,12 @@ def test_training_on_a_sample_read_from_a_file(tmp_path):
     sample = sample_from_arrays(x, np.r_[mu, mu], y, ["x"], ["mu"], parameter_ranges={"mu": (0, 4)})
     back = read_sample(write_sample(sample, tmp_path / "train.root"))
     assert_same(sample, back)
-    est = TorchRatioEstimator(hidden=(16, 16), max_epochs=5, batch_size=256, progress=False, seed=1).fit(back)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 16-wide network gains nothing from threads, and they spin on a busy machine
+    try:
+        est = TorchRatioEstimator(hidden=(16, 16), max_epochs=5, batch_size=256, progress=False, seed=1).fit(back)
+    finally:
+        torch.set_num_threads(threads)
     assert est.parameter_ranges_ == {"mu": (0.0, 4.0)}
     for m in (1.0, 2.5):
         grid = np.linspace(m - 3, m + 3, 61)
