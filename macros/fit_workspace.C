@@ -121,8 +121,16 @@ int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const cha
          par->setVal(0.5 * (par->getMin() + par->getMax()));
          par->setError(0.1 * (par->getMax() - par->getMin()));
       }
-      std::unique_ptr<RooAbsReal> nll{found->second->createNLL(data, RooFit::Offset("none"))};
+      // roosbi marks pdfs that need RooFit's legacy evaluation backend (N-D morphing).
+      const char *backend = found->second->getStringAttribute("roosbi_backend");
+      std::unique_ptr<RooAbsReal> nll{found->second->createNLL(data, RooFit::Offset("none"),
+                                                               RooFit::EvalBackend(backend ? backend : "cpu"))};
       RooMinimizer minimizer(*nll);
+      // As roosbi/demo.py: RooMomentMorphFuncND reports harmless evaluation errors (its unused
+      // non-linear terms) whenever the parameters move; they must not steer MIGRAD.
+      const bool morphed = std::string(name) == "morphed";
+      minimizer.setEvalErrorWall(!morphed);
+      minimizer.setPrintEvalErrors(morphed ? -1 : 10);
       minimizer.setMinimizerType("Minuit2");
       minimizer.setErrorLevel(0.5);
       minimizer.setStrategy(1);

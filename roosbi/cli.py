@@ -22,11 +22,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--estimator", choices=("torch", "sklearn"), default=None, help="default: torch if installed")
     demo.add_argument("--device", default="auto", help="auto, cpu or cuda (torch only)")
-    demo.add_argument("--n-train", type=int, default=50_000, help="target events (as many reference events)")
+    demo.add_argument(
+        "--n-train", type=int, default=None, help="target events (as many reference events); default per problem"
+    )
     demo.add_argument("--epochs", type=int, default=None, help="maximum training epochs")
     demo.add_argument("--self-normalized", action="store_true", help="do not normalise the learned pdf over x")
     demo.add_argument("--morph-setting", default="Linear", help="RooMomentMorphFuncND setting")
-    demo.add_argument("--templates", type=int, default=5, help="morphing templates")
+    demo.add_argument("--templates", type=int, default=None, help="morphing templates per parameter")
     demo.add_argument("--no-plots", action="store_true")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -49,18 +49,19 @@ class Scan:
     delta_nll: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def create_nll(pdf, data):
-    """NLL of ``pdf`` on ``data`` with RooFit's default (vectorised CPU) backend and no offset.
+def create_nll(pdf, data, backend: str = "cpu"):
+    """NLL of ``pdf`` on ``data`` with no offset.
 
     No offset, so that the minimum reported is the NLL itself and comparable across runs.
+    ``backend`` is RooFit's evaluation backend: "cpu" (vectorised, the default) or "legacy".
     """
     ROOT = import_root()
-    nll = pdf.createNLL(data, ROOT.RooFit.Offset("none"))
+    nll = pdf.createNLL(data, ROOT.RooFit.Offset("none"), EvalBackend=backend)
     ROOT.SetOwnership(nll, True)
     return nll
 
 
-def fit_nll(nll, parameters, start: dict[str, float], minos: bool = True) -> FitResult:
+def fit_nll(nll, parameters, start: dict[str, float], minos: bool = True, error_wall: bool = True) -> FitResult:
     """Minimise ``nll`` over ``parameters`` (RooRealVars), starting from ``start``.
 
     Parameters
@@ -73,6 +74,10 @@ def fit_nll(nll, parameters, start: dict[str, float], minos: bool = True) -> Fit
         Starting value of each parameter.
     minos : bool
         Run MINOS after HESSE.
+    error_wall : bool
+        RooFit's evaluation-error wall: where the NLL reports an evaluation error, MINUIT sees a
+        large value and backs away. Turn it off only for an NLL whose errors are known to be
+        harmless (RooMomentMorphFuncND reports its unused non-linear terms at every step).
     """
     ROOT = import_root()
     for par in parameters:
@@ -86,6 +91,8 @@ def fit_nll(nll, parameters, start: dict[str, float], minos: bool = True) -> Fit
     # the minimum; 100x tighter costs a few more calls and makes fits of different NLLs comparable.
     minimizer.setEps(0.01)
     minimizer.setPrintLevel(-1)
+    minimizer.setPrintEvalErrors(-1)  # callers count RooFit's evaluation errors and log them
+    minimizer.setEvalErrorWall(error_wall)
     minimizer.setVerbose(False)
     t0 = time.perf_counter()
     status = minimizer.migrad()
@@ -128,6 +135,31 @@ def scan_nll(nll, parameter, values: np.ndarray, nll_min: float) -> np.ndarray:
         parameter.setVal(float(v))
         out[i] = nll.getVal() - nll_min
     parameter.setVal(saved)
+    return out
+
+
+@dataclass
+class Grid2D:
+    """Delta NLL on a grid of two parameters: ``delta_nll[name][i, j]`` at ``(x[j], y[i])``."""
+
+    parameter_x: str
+    parameter_y: str
+    x: np.ndarray
+    y: np.ndarray
+    delta_nll: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def scan_nll_2d(nll, par_x, par_y, xs: np.ndarray, ys: np.ndarray, nll_min: float) -> np.ndarray:
+    """``nll - nll_min`` on the grid ``ys x xs`` (rows follow ``ys``); the others stay where they are."""
+    saved = par_x.getVal(), par_y.getVal()
+    out = np.empty((len(ys), len(xs)))
+    for i, y in enumerate(ys):
+        par_y.setVal(float(y))
+        for j, x in enumerate(xs):
+            par_x.setVal(float(x))
+            out[i, j] = nll.getVal() - nll_min
+    par_x.setVal(saved[0])
+    par_y.setVal(saved[1])
     return out
 
 

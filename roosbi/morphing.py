@@ -1,4 +1,4 @@
-"""The morphing baseline: ``RooMomentMorphFuncND`` over histogram templates, as in ROOT's rf615.
+"""The morphing baseline: ``RooMomentMorphFuncND`` over histogram templates, as in ROOT's rf615/rf617.
 
 Templates are binned samples of the target pdf at grid points of the parameter, so the baseline
 sees simulated events just like the learned ratio (rf615 gives it 5 x 10 000 events for the
@@ -7,7 +7,10 @@ learned ratio's 50 000 target events).
 
 from __future__ import annotations
 
+import itertools
 import logging
+
+import numpy as np
 
 from .exceptions import InputError
 from .library import import_root
@@ -32,13 +35,14 @@ def morphed_pdf(
     Parameters
     ----------
     problem : Problem
-        Must have one parameter (the grid is one-dimensional).
+        Any number of observables and parameters; the grid is the product of one evenly spaced
+        axis per parameter (n_templates ** n_parameters templates, as in ROOT's rf617).
     n_templates : int
-        Grid points, evenly spaced over the parameter's range, ends included.
+        Grid points per parameter, evenly spaced over its range, ends included.
     n_events : int
         Simulated events per template.
     n_bins : int
-        Bins of each template histogram in the observable.
+        Bins of each template histogram along each observable.
     setting : str
         ``RooMomentMorphFuncND`` setting: one of Linear, NonLinear, NonLinearPosFractions,
         NonLinearLinFractions, SineLinear.
@@ -53,35 +57,41 @@ def morphed_pdf(
         The pdf as held by the workspace.
     """
     ROOT = import_root()
-    if len(problem.parameters) != 1 or len(problem.observables) != 1:
-        raise InputError("the morphing baseline supports one observable and one parameter so far")
     if setting not in SETTINGS:
         raise InputError(f"unknown morphing setting '{setting}'; choose one of: {', '.join(SETTINGS)}")
     if n_templates < 2:
-        raise InputError("morphing needs at least 2 templates")
+        raise InputError("morphing needs at least 2 templates per parameter")
+    n_total = n_templates ** len(problem.parameters)
+    if n_total > 4096:
+        raise InputError(f"a grid of {n_templates}^{len(problem.parameters)} = {n_total} templates is too large")
     ws = problem.workspace
-    x, par = problem.var(problem.observables[0]), problem.var(problem.parameters[0])
-    lo, hi = par.getMin(), par.getMax()
-    grid = ROOT.RooMomentMorphFuncND.Grid(ROOT.RooBinning(n_templates - 1, lo, hi))
-    x.setBins(n_bins)
+    observables = [problem.var(n) for n in problem.observables]
+    params = [problem.var(n) for n in problem.parameters]
+    axes = [np.linspace(p.getMin(), p.getMax(), n_templates) for p in params]
+    grid = ROOT.RooMomentMorphFuncND.Grid(*[ROOT.RooBinning(n_templates - 1, p.getMin(), p.getMax()) for p in params])
+    for x in observables:
+        x.setBins(n_bins)
+    obs_set = ROOT.RooArgSet(*observables)
     target = ws.pdf(problem.target_pdf)
-    saved = par.getVal()
+    saved = [p.getVal() for p in params]
     ROOT.RooRandom.randomGenerator().SetSeed(seed)
-    for i in range(n_templates):
-        par.setVal(lo + (hi - lo) * i / (n_templates - 1))
-        hist = target.generateBinned(ROOT.RooArgSet(x), n_events)
+    for i, index in enumerate(itertools.product(range(n_templates), repeat=len(params))):
+        for par, axis, k in zip(params, axes, index, strict=True):
+            par.setVal(float(axis[k]))
+        hist = target.generateBinned(obs_set, n_events)
         hist.SetName(f"{name}_hist{i}")
         for b in range(hist.numEntries()):  # no empty bins: log(0) would end the fit
             hist.add(hist.get(b), 1.0)
-        template = ROOT.RooHistPdf(f"{name}_template{i}", f"template {i}", ROOT.RooArgSet(x), hist, 1)
+        template = ROOT.RooHistPdf(f"{name}_template{i}", f"template {index}", obs_set, hist, 1)
         ws.Import(template, Silence=True)
-        grid.addPdf(ws.pdf(template.GetName()), i)
-    par.setVal(saved)
+        grid.addPdf(ws.pdf(template.GetName()), *index)
+    for par, value in zip(params, saved, strict=True):
+        par.setVal(value)
     setting_code = getattr(ROOT.RooMomentMorphFuncND, setting)
     func = ROOT.RooMomentMorphFuncND(
-        f"{name}_func", "moment morphing", ROOT.RooArgList(par), ROOT.RooArgList(x), grid, setting_code
+        f"{name}_func", "moment morphing", ROOT.RooArgList(*params), ROOT.RooArgList(*observables), grid, setting_code
     )
     pdf = ROOT.RooWrapperPdf(name, "morphed pdf", func, True)
     ws.Import(pdf, Silence=True)
-    log.info("morphing: %d templates of %d events, setting %s", n_templates, n_events, setting)
+    log.info("morphing: %d templates of %d events, setting %s", n_total, n_events, setting)
     return ws.pdf(name)

@@ -1,4 +1,4 @@
-"""Figures of the comparison: Delta NLL curves, learned vs exact ratio, training curves."""
+"""Figures of the comparison: Delta NLL curves and contours, learned vs exact ratio, training curves."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .inference import FitResult, Scan  # noqa: E402
+from .inference import FitResult, Grid2D, Scan  # noqa: E402
 
 COLOURS = {"analytic": "#222222", "learned": "#1f77b4", "morphed": "#d62728"}
 STYLES = {"analytic": "-", "learned": "--", "morphed": ":"}
@@ -27,23 +27,51 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return path
 
 
-def plot_delta_nll(scan: Scan, fits: dict[str, FitResult], truth: float | None, path) -> Path:
-    """The Delta NLL curves of every fit, with the 0.5 (68 %) and 2.0 (95 %) levels."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    for name, dnll in scan.delta_nll.items():
-        p = fits[name].params[scan.parameter]
-        label = f"{name}: {p.value:.3f} $\\pm$ {p.error:.3f}"
-        ax.plot(scan.values, dnll, STYLES.get(name, "-"), color=COLOURS.get(name), lw=2, label=label)
-    for level, text in ((0.5, r"1$\sigma$"), (2.0, r"2$\sigma$")):
-        ax.axhline(level, color="grey", lw=0.8, ls="--")
-        ax.text(scan.values[-1], level, f" {text}", va="center", fontsize=9, color="grey")
-    if truth is not None:
-        ax.axvline(truth, color="grey", lw=0.8, ls=":", label=f"true {scan.parameter} = {truth:g}")
-    ax.set_xlabel(scan.parameter)
-    ax.set_ylabel(r"$\Delta$NLL")
-    ax.set_ylim(0, 4.5)
-    ax.set_xlim(scan.values[0], scan.values[-1])
-    ax.set_title(r"$\Delta$NLL: learned vs morphed vs analytic")
+def plot_delta_nll(scans: list[Scan], fits: dict[str, FitResult], truth: dict[str, float], path) -> Path:
+    """Delta NLL curves of every fit, one panel per parameter, with the 1 and 2 sigma levels.
+
+    With several parameters each curve is a slice through that NLL's own minimum.
+    """
+    fig, axes = plt.subplots(1, len(scans), figsize=(6.4 * len(scans), 4.6), squeeze=False)
+    for ax, scan in zip(axes[0], scans, strict=True):
+        for name, dnll in scan.delta_nll.items():
+            p = fits[name].params[scan.parameter]
+            label = f"{name}: {p.value:.3f} $\\pm$ {p.error:.3f}"
+            ax.plot(scan.values, dnll, STYLES.get(name, "-"), color=COLOURS.get(name), lw=2, label=label)
+        for level, text in ((0.5, r"1$\sigma$"), (2.0, r"2$\sigma$")):
+            ax.axhline(level, color="grey", lw=0.8, ls="--")
+            ax.text(scan.values[-1], level, f" {text}", va="center", fontsize=9, color="grey")
+        if scan.parameter in truth:
+            value = truth[scan.parameter]
+            ax.axvline(value, color="grey", lw=0.8, ls=":", label=f"true {scan.parameter} = {value:g}")
+        ax.set_xlabel(scan.parameter)
+        ax.set_ylabel(r"$\Delta$NLL" + (" (slice through each minimum)" if len(scans) > 1 else ""))
+        ax.set_ylim(0, 4.5)
+        ax.set_xlim(scan.values[0], scan.values[-1])
+        ax.legend(frameon=False, fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle(r"$\Delta$NLL: learned vs morphed vs analytic")
+    return _save(fig, path)
+
+
+#: Delta NLL of a two-parameter Gaussian likelihood at 68.27 % and 95 % coverage (chi2 quantiles / 2).
+CONTOUR_LEVELS_2D = {"68 %": 1.1478745, "95 %": 2.9957323}
+
+
+def plot_contours(grid: Grid2D, fits: dict[str, FitResult], truth: dict[str, float], path) -> Path:
+    """68 % and 95 % Delta NLL contours of every fit in the plane of two parameters."""
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    levels = sorted(CONTOUR_LEVELS_2D.values())
+    for name, dnll in grid.delta_nll.items():
+        colour = COLOURS.get(name)
+        ax.contour(grid.x, grid.y, dnll, levels=levels, colors=[colour], linestyles=[STYLES.get(name, "-")] * 2)
+        best = fits[name].params
+        ax.plot(best[grid.parameter_x].value, best[grid.parameter_y].value, "o", color=colour, ms=5, label=name)
+    if grid.parameter_x in truth and grid.parameter_y in truth:
+        ax.plot(truth[grid.parameter_x], truth[grid.parameter_y], "*", color="grey", ms=12, label="truth")
+    ax.set_xlabel(grid.parameter_x)
+    ax.set_ylabel(grid.parameter_y)
+    ax.set_title(r"$\Delta$NLL contours, 68 % and 95 % (two parameters)")
     ax.legend(frameon=False, fontsize=9)
     ax.grid(alpha=0.3)
     return _save(fig, path)

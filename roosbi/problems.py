@@ -129,7 +129,65 @@ def gauss1d(
     )
 
 
-PROBLEMS: dict[str, Callable[..., Problem]] = {"gauss1d": gauss1d}
+def gauss_nd(
+    mu_observed: tuple[float, ...] = (2.5, 2.0),
+    sigma: float = 1.5,
+    n_observed: int = 10_000,
+    seed: int = 1,
+) -> Problem:
+    """ROOT's rf617 set-up: a product of Gaussians in x_i in [-5, 15] with means mu_i in [0, 4].
+
+    One observable and one mean per entry of ``mu_observed`` (named ``x0, x1, ...`` and
+    ``mu0, mu1, ...`` as in rf617), a common fixed width and a uniform reference in every x_i.
+
+    Parameters
+    ----------
+    mu_observed : tuple of float
+        True means of the observed data; their number is the dimension.
+    sigma : float
+        Fixed width of every Gaussian.
+    n_observed : int
+        Number of observed events (rf617: 10 000).
+    seed : int
+        Seed of RooFit's generator for the observed data.
+    """
+    ROOT = import_root()
+    n_dim = len(mu_observed)
+    if n_dim < 1:
+        raise InputError("gauss_nd needs at least one dimension")
+    ws = ROOT.RooWorkspace("w", f"roosbi gauss{n_dim}d")
+    ROOT.SetOwnership(ws, False)  # see gauss1d
+    ws.factory(f"sigma[{sigma}, 0.01, 100]")
+    ws.var("sigma").setConstant(True)
+    for i in range(n_dim):
+        ws.factory(f"Gaussian::gauss{i}(x{i}[-5,15], mu{i}[0,4], sigma)")
+        ws.factory(f"Uniform::uniform{i}(x{i})")
+        ws.var(f"mu{i}").setVal(mu_observed[i])
+    ws.factory(f"PROD::gauss({', '.join(f'gauss{i}' for i in range(n_dim))})")
+    ws.factory(f"PROD::uniform({', '.join(f'uniform{i}' for i in range(n_dim))})")
+    observables = [f"x{i}" for i in range(n_dim)]
+    ROOT.RooRandom.randomGenerator().SetSeed(seed)
+    data = ws.pdf("gauss").generate(ROOT.RooArgSet(*[ws.var(x) for x in observables]), n_observed)
+    data.SetName("obs_data")
+    ws.Import(data, Silence=True)
+    return Problem(
+        name=f"gauss{n_dim}d",
+        workspace=ws,
+        target_pdf="gauss",
+        reference_pdf="uniform",
+        observables=observables,
+        parameters=[f"mu{i}" for i in range(n_dim)],
+        observed_data="obs_data",
+        truth={f"mu{i}": float(v) for i, v in enumerate(mu_observed)},
+    )
+
+
+def gauss2d(n_observed: int = 10_000, seed: int = 1) -> Problem:
+    """rf617 exactly: two observables, two means (2.5, 2.0), width 1.5, 10 000 observed events."""
+    return gauss_nd(mu_observed=(2.5, 2.0), n_observed=n_observed, seed=seed)
+
+
+PROBLEMS: dict[str, Callable[..., Problem]] = {"gauss1d": gauss1d, "gauss2d": gauss2d}
 
 
 def make_problem(name: str, seed: int = 1) -> Problem:

@@ -231,8 +231,9 @@ def learned_pdf(ratio, observables, reference_pdf=None, name: str = "learned_pdf
     observables : list of RooRealVar
         The observables x (only used to check that they are inputs of the ratio).
     reference_pdf : ROOT.RooAbsPdf, optional
-        p_ref(x). Omit it, or pass a RooUniform, when the reference is uniform: then p is
-        proportional to r alone.
+        p_ref(x). Omit it, or pass a RooUniform (or a product of RooUniforms), when the reference
+        is uniform: then p is proportional to r alone, and r is integrated by RooLearnedRatio's
+        own quadrature. Any other reference makes RooFit integrate r p_ref numerically.
     name : str
         Name of the pdf.
     normalize : bool
@@ -248,13 +249,23 @@ def learned_pdf(ratio, observables, reference_pdf=None, name: str = "learned_pdf
         if not ratio.dependsOn(obs):
             raise InputError(f"observable '{obs.GetName()}' is not an input of '{ratio.GetName()}'")
     func = ratio
-    if reference_pdf is not None and not isinstance(reference_pdf, ROOT.RooUniform):
+    if reference_pdf is not None and not _is_uniform(reference_pdf):
         func = ROOT.RooProduct(f"{name}_func", "r * p_ref", ROOT.RooArgList(ratio, reference_pdf))
     pdf = ROOT.RooWrapperPdf(name, f"learned pdf {name}", func, not normalize)
     # The pdf points at the ratio (and the product) without owning them; keep them alive with it,
     # so that `learned_pdf(learned_ratio(...), ...)` is safe.
     pdf._roosbi_keepalive = (ratio, func, reference_pdf)
     return pdf
+
+
+def _is_uniform(pdf) -> bool:
+    """True for a RooUniform or a product of them: a constant density, which drops out of r p_ref."""
+    ROOT = import_root()
+    if isinstance(pdf, ROOT.RooUniform):
+        return True
+    if isinstance(pdf, ROOT.RooProdPdf):
+        return all(_is_uniform(component) for component in pdf.pdfList())
+    return False
 
 
 def export_onnx(ratio, path: str | os.PathLike) -> Path:

@@ -7,6 +7,10 @@ from roosbi.library import import_root
 from roosbi.problems import gauss1d
 from roosbi.simulate import simulate
 
+# The networks in the tests are small: one thread trains them as fast as two, and does not spin
+# (for a minute) when the 2-core CI machine is busy with something else.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed():

@@ -74,24 +74,78 @@ def test_report_has_the_comparison_table(demo_dir):
         assert word in report
 
 
-def test_macro_fits_the_workspace_like_python(demo_dir):
+def _check_macro_against_results(out):
+    """macros/fit_workspace.C in a fresh ROOT process gives the numbers of results.json."""
     assert ROOT_EXE, "the root executable of the ROOT wheel was not found"
     proc = subprocess.run(
-        [ROOT_EXE, "-b", "-q", "-l", f'{MACRO}("{demo_dir / "workspace.root"}")'],
+        [ROOT_EXE, "-b", "-q", "-l", f'{MACRO}("{out / "workspace.root"}")'],
         capture_output=True,
         text=True,
         timeout=300,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("FIT ")]
     assert len(lines) == 3, proc.stdout + proc.stderr
-    res = json.loads((demo_dir / "results.json").read_text())
+    res = json.loads((out / "results.json").read_text())
     for line in lines:
-        m = re.fullmatch(r"FIT (\w+) mu=(\S+) \+- (\S+) status=(\d+)", line)
+        m = re.fullmatch(r"FIT (\w+)((?: \w+=\S+ \+- \S+)+) status=(-?\d+)", line)
         assert m, line
         fit = res["fits"][m[1]]
-        assert float(m[2]) == pytest.approx(fit["params"]["mu"]["value"], abs=1e-4)
-        assert float(m[3]) == pytest.approx(fit["params"]["mu"]["error"], rel=1e-3)
-        assert int(m[4]) == fit["status"]
+        params = re.findall(r"(\w+)=(\S+) \+- (\S+)", m[2])
+        assert [p[0] for p in params] == list(fit["params"])
+        # A fit that stopped short of its tolerance (status != 0) stops wherever its path ends.
+        converged = fit["status"] == 0
+        for name, value, error in params:
+            expected = fit["params"][name]
+            assert float(value) == pytest.approx(expected["value"], abs=1e-4 if converged else 0.1 * expected["error"])
+            assert float(error) == pytest.approx(expected["error"], rel=1e-3 if converged else 0.1)
+        assert int(m[3]) == fit["status"]
+
+
+def test_macro_fits_the_workspace_like_python(demo_dir):
+    _check_macro_against_results(demo_dir)
+
+
+@pytest.fixture(scope="module")
+def demo_2d(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo2d")
+    run_demo(
+        problem="gauss2d",
+        out=out,
+        seed=3,
+        n_train=20_000,
+        n_templates=4,
+        estimator="torch",
+        device="cpu",
+        progress=False,
+        estimator_settings={"batch_size": 512, "max_epochs": 20},
+    )
+    return out
+
+
+def test_gauss2d_demo_fits_both_means(demo_2d):
+    """rf617's problem end to end: two observables, two means, a 4 x 4 morphing grid, contours."""
+    for name in ("contours.png", "delta_nll.png", "ratio.png", "workspace.root"):
+        assert (demo_2d / name).stat().st_size > 0, name
+    res = json.loads((demo_2d / "results.json").read_text())
+    assert res["problem"] == "gauss2d" and res["truth"] == {"mu0": 2.5, "mu1": 2.0}
+    analytic = res["fits"]["analytic"]["params"]
+    for name, fit in res["fits"].items():
+        # The morphed NLL (histogram templates) is not smooth, and MIGRAD may stop short of its
+        # tolerance there (benchmarks count it); the other two must converge.
+        assert fit["status"] == 0 or name == "morphed", name
+        assert set(fit["params"]) == {"mu0", "mu1"}
+        for par, r in fit["params"].items():
+            assert r["minos"][0] < 0 < r["minos"][1]
+            # A small network trained briefly: this checks the pipeline, benchmarks/ the accuracy
+            # (with 10 000 observed events one analytic error is only 0.015).
+            assert abs(r["value"] - analytic[par]["value"]) < 0.25, (name, par)
+            assert 0.7 < r["error"] / analytic[par]["error"] < 1.4, (name, par)
+    report = (demo_2d / "report.md").read_text()
+    assert "| learned | mu1 |" in report and "contours.png" in report
+
+
+def test_macro_fits_the_gauss2d_workspace_like_python(demo_2d):
+    _check_macro_against_results(demo_2d)
 
 
 def test_macro_reports_a_missing_file(tmp_path):

@@ -242,3 +242,29 @@ def test_cycle_is_refused():
     writer.nodes[0].input[0] = "loop"  # the first layer now reads its own output
     with pytest.raises(UnsupportedModelError):
         translate(writer.model("loop", 2))
+
+
+@pytest.mark.parametrize("n_obs", [2, 3])
+def test_integral_over_several_observables(n_obs):
+    """The tensor-product rule over 2 and 3 observables against a much finer rule in numpy."""
+    rng = np.random.default_rng(7 + n_obs)
+    sizes = [n_obs + 1, 8, 8, 1]  # small weights: a smooth density over the 20-wide range
+    net = DenseNetwork(
+        [0.3 * rng.normal(size=(b, a)) / np.sqrt(a) for a, b in zip(sizes[:-1], sizes[1:], strict=True)],
+        [rng.normal(scale=0.3, size=b) for b in sizes[1:]],
+        ["tanh", "tanh", "identity"],
+        [0.0, 0.0, 0.0],
+    )
+    obs = [ROOT.RooRealVar(f"int{n_obs}_x{i}", "x", 0.0, -5.0, 15.0) for i in range(n_obs)]
+    theta = ROOT.RooRealVar(f"int{n_obs}_t", "t", 0.7, 0.0, 4.0)
+    ratio = ratio_from_network(net, [*obs, theta], name=f"int{n_obs}")
+    integral = ratio.createIntegral(ROOT.RooArgSet(*obs))
+    nodes, weights = np.polynomial.legendre.leggauss(16)
+    edges = np.linspace(-5.0, 15.0, {2: 21, 3: 7}[n_obs])
+    axis = np.concatenate([(a + b) / 2 + (b - a) / 2 * nodes for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    axis_w = np.concatenate([(b - a) / 2 * weights for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    mesh = np.stack(np.meshgrid(*[axis] * n_obs, indexing="ij"), axis=-1).reshape(-1, n_obs)
+    mesh_w = np.prod(np.stack(np.meshgrid(*[axis_w] * n_obs, indexing="ij"), axis=-1).reshape(-1, n_obs), axis=1)
+    expected = np.sum(mesh_w * np.exp(net.log_ratio(np.column_stack([mesh, np.full(len(mesh), 0.7)]))))
+    assert integral.getVal() == pytest.approx(expected, rel=1e-6)
+    assert ratio.nodesPerDimension(n_obs) == {2: 64, 3: 32}[n_obs]

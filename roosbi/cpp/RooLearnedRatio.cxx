@@ -15,6 +15,7 @@
 #include <RooFit/EvalContext.h>
 
 #include <algorithm>
+#include <bitset>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -229,7 +230,31 @@ struct Layer {
    std::size_t nOut;
    int activation;
    double param;
+   const std::uint32_t *inputRanges; ///< per tile of kTileRows rows: [first, last) input with a weight != 0
 };
+
+/// For each tile of kTileRows rows (the last one may be shorter), the range of inputs that have a
+/// non-zero weight in any of its rows. Dense layers get [0, nIn) everywhere; an ensemble exported
+/// as one network has block-diagonal layers, and its tiles then skip the zero blocks.
+std::vector<std::uint32_t> tileInputRanges(const double *w, std::size_t nIn, std::size_t nOut)
+{
+   std::vector<std::uint32_t> ranges;
+   for (std::size_t row = 0; row < nOut; row += kTileRows) {
+      std::size_t first = nIn;
+      std::size_t last = 0;
+      for (std::size_t r = row; r < std::min(nOut, row + kTileRows); ++r) {
+         for (std::size_t i = 0; i < nIn; ++i) {
+            if (w[r * nIn + i] != 0.) {
+               first = std::min(first, i);
+               last = std::max(last, i + 1);
+            }
+         }
+      }
+      ranges.push_back(static_cast<std::uint32_t>(std::min(first, last)));
+      ranges.push_back(static_cast<std::uint32_t>(last));
+   }
+   return ranges;
+}
 
 /// Rows [row, row + kRows) of a layer for a block of kBlock events stored input-major
 /// (src[i * kBlock + e], dst[j * kBlock + e]). This is a GEMM micro-kernel: a tile of kRows
@@ -240,6 +265,8 @@ template <std::size_t kBlock, std::size_t kRows>
 void denseRows(const Layer &layer, std::size_t row, std::size_t nEvents, const double *src, double *dst)
 {
    const double *w = layer.weights + row * layer.nIn;
+   const std::size_t first = layer.inputRanges[2 * (row / kTileRows)];
+   const std::size_t last = layer.inputRanges[2 * (row / kTileRows) + 1];
    for (std::size_t e0 = 0; e0 < nEvents; e0 += kTileEvents) {
       Vec acc[kRows][kTileVecs];
       for (std::size_t r = 0; r < kRows; ++r) {
@@ -247,7 +274,7 @@ void denseRows(const Layer &layer, std::size_t row, std::size_t nEvents, const d
             acc[r][c] = splat(layer.biases[row + r]);
          }
       }
-      for (std::size_t i = 0; i < layer.nIn; ++i) {
+      for (std::size_t i = first; i < last; ++i) {
          Vec in[kTileVecs];
          for (std::size_t c = 0; c < kTileVecs; ++c) {
             in[c] = load(src + i * kBlock + e0 + c * kLanes);
@@ -412,8 +439,8 @@ void RooLearnedRatio::forwardBlock(const double *in, const FirstLayer &first, st
       const std::size_t nIn = _sizes[l];
       const std::size_t nOut = _sizes[l + 1];
       const Layer layer = l == 0 ? Layer{first.weights.data(), first.biases.data(), first.columns.size(), nOut,
-                                         _activations[0], _activationParams[0]}
-                                 : Layer{w, b, nIn, nOut, _activations[l], _activationParams[l]};
+                                         _activations[0],      _activationParams[0], first.inputRanges.data()}
+                                 : Layer{w, b, nIn, nOut, _activations[l], _activationParams[l], _tileRanges[l].data()};
       double *dst = bufs[l % 2];
       denseLayer<kBlock>(layer, n, src, dst);
       w += nIn * nOut;
@@ -446,6 +473,7 @@ RooLearnedRatio::FirstLayer RooLearnedRatio::firstLayer(const std::vector<Column
          first.weights.push_back(_weights[j * nIn + i]);
       }
    }
+   first.inputRanges = tileInputRanges(first.weights.data(), first.columns.size(), nOut);
    return first;
 }
 
@@ -471,6 +499,14 @@ void RooLearnedRatio::evalRange(const std::vector<Column> &columns, std::size_t 
 
 void RooLearnedRatio::evalColumns(const std::vector<Column> &columns, std::size_t n, double *out) const
 {
+   if (_tileRanges.empty()) { // once per object (also after reading it from a file), before any thread starts
+      const double *w = _weights.data();
+      _tileRanges.resize(_sizes.size() - 1);
+      for (std::size_t l = 0; l + 1 < _sizes.size(); ++l) {
+         _tileRanges[l] = tileInputRanges(w, _sizes[l], _sizes[l + 1]);
+         w += static_cast<std::size_t>(_sizes[l]) * _sizes[l + 1];
+      }
+   }
    const std::size_t nThreads =
       std::min<std::size_t>(fgNumThreads, std::max<std::size_t>(1, n / kMinEventsPerThread));
    if (nThreads <= 1) {
@@ -527,72 +563,116 @@ void RooLearnedRatio::doEval(RooFit::EvalContext &ctx) const
 
 Int_t RooLearnedRatio::getAnalyticalIntegral(RooArgSet &allVars, RooArgSet &analVars, const char * /*rangeName*/) const
 {
-   // Only r itself is a density to integrate; only a single input that is a variable, and on which
-   // no other input depends, is integrated here (by a fixed quadrature, which keeps the integral a
-   // smooth function of the parameters, unlike an adaptive one).
-   if (_output != kRatio) {
+   // Only r itself is a density to integrate. Up to kMaxIntegrated inputs that are variables, and
+   // on which no other input depends, are integrated here, by a fixed tensor-product quadrature:
+   // unlike an adaptive one, it keeps the integral a smooth function of the parameters.
+   if (_output != kRatio || _inputs.size() > 30) {
       return 0;
    }
-   int found = -1;
+   int mask = 0;
    for (std::size_t i = 0; i < _inputs.size(); ++i) {
       if (!allVars.find(_inputs[i])) {
          continue;
       }
-      if (found >= 0 || !dynamic_cast<const RooAbsRealLValue *>(&_inputs[i])) {
+      if (!dynamic_cast<const RooAbsRealLValue *>(&_inputs[i])) {
          return 0;
       }
-      found = static_cast<int>(i);
+      mask |= 1 << i;
    }
-   if (found < 0) {
+   const int nIntegrated = static_cast<int>(std::bitset<32>(mask).count());
+   if (nIntegrated == 0 || nIntegrated > kMaxIntegrated) {
       return 0;
    }
    for (std::size_t j = 0; j < _inputs.size(); ++j) {
-      if (static_cast<int>(j) != found && _inputs[j].dependsOn(_inputs[found])) {
-         return 0;
+      for (std::size_t i = 0; i < _inputs.size(); ++i) {
+         if (i != j && (mask >> i & 1) && _inputs[j].dependsOn(_inputs[i])) {
+            return 0;
+         }
       }
    }
-   analVars.add(_inputs[found]);
-   return found + 1;
+   for (std::size_t i = 0; i < _inputs.size(); ++i) {
+      if (mask >> i & 1) {
+         analVars.add(_inputs[i]);
+      }
+   }
+   return mask + 1;
+}
+
+int RooLearnedRatio::nodesPerDimension(int nIntegrated) const
+{
+   int n = _integrationPoints;
+   for (int d = 1; d < nIntegrated; ++d) {
+      n /= 8;
+   }
+   return std::max(32, 8 * ((n + 7) / 8));
 }
 
 double RooLearnedRatio::analyticalIntegral(Int_t code, const char *rangeName) const
 {
-   const std::size_t idx = code - 1;
+   const unsigned mask = code - 1;
    const std::size_t nIn = _inputs.size();
-   const auto &var = static_cast<const RooAbsRealLValue &>(_inputs[idx]);
-   const double lo = var.getMin(rangeName);
-   const double hi = var.getMax(rangeName);
-   if (!std::isfinite(lo) || !std::isfinite(hi)) {
-      throw std::runtime_error(std::string("RooLearnedRatio '") + GetName() + "': cannot integrate over '" +
-                               var.GetName() + "', its range is not finite");
-   }
-
-   const std::size_t nPanels = _integrationPoints / 8;
-   const double halfWidth = 0.5 * (hi - lo) / nPanels;
-   std::vector<double> nodes(_integrationPoints);
-   std::vector<double> weights(_integrationPoints);
-   for (std::size_t panel = 0; panel < nPanels; ++panel) {
-      const double centre = lo + (2 * panel + 1) * halfWidth;
-      for (std::size_t k = 0; k < 4; ++k) {
-         const std::size_t p = panel * 8 + 2 * k;
-         nodes[p] = centre - halfWidth * kGLNodes[k];
-         nodes[p + 1] = centre + halfWidth * kGLNodes[k];
-         weights[p] = weights[p + 1] = halfWidth * kGLWeights[k];
+   std::vector<std::size_t> dims;
+   for (std::size_t i = 0; i < nIn; ++i) {
+      if (mask >> i & 1) {
+         dims.push_back(i);
       }
    }
-   // The other inputs are the same at every node.
+   // Composite 8-point Gauss-Legendre nodes and weights along each integrated input.
+   const std::size_t nNodes = nodesPerDimension(dims.size());
+   std::vector<std::vector<double>> nodes(dims.size(), std::vector<double>(nNodes));
+   std::vector<std::vector<double>> weights(dims.size(), std::vector<double>(nNodes));
+   for (std::size_t d = 0; d < dims.size(); ++d) {
+      const auto &var = static_cast<const RooAbsRealLValue &>(_inputs[dims[d]]);
+      const double lo = var.getMin(rangeName);
+      const double hi = var.getMax(rangeName);
+      if (!std::isfinite(lo) || !std::isfinite(hi)) {
+         throw std::runtime_error(std::string("RooLearnedRatio '") + GetName() + "': cannot integrate over '" +
+                                  var.GetName() + "', its range is not finite");
+      }
+      const std::size_t nPanels = nNodes / 8;
+      const double halfWidth = 0.5 * (hi - lo) / nPanels;
+      for (std::size_t panel = 0; panel < nPanels; ++panel) {
+         const double centre = lo + (2 * panel + 1) * halfWidth;
+         for (std::size_t k = 0; k < 4; ++k) {
+            const std::size_t p = panel * 8 + 2 * k;
+            nodes[d][p] = centre - halfWidth * kGLNodes[k];
+            nodes[d][p + 1] = centre + halfWidth * kGLNodes[k];
+            weights[d][p] = weights[d][p + 1] = halfWidth * kGLWeights[k];
+         }
+      }
+   }
+   // The tensor-product grid, point by point: the integrated inputs vary, the others are the same
+   // at every point.
+   std::size_t nPoints = 1;
+   for (std::size_t d = 0; d < dims.size(); ++d) {
+      nPoints *= nNodes;
+   }
+   std::vector<std::vector<double>> grid(dims.size(), std::vector<double>(nPoints));
+   std::vector<double> pointWeights(nPoints, 1.);
+   for (std::size_t p = 0; p < nPoints; ++p) {
+      std::size_t rest = p;
+      for (std::size_t d = dims.size(); d-- > 0;) {
+         const std::size_t k = rest % nNodes;
+         rest /= nNodes;
+         grid[d][p] = nodes[d][k];
+         pointWeights[p] *= weights[d][k];
+      }
+   }
    std::vector<double> values(nIn);
    std::vector<Column> columns(nIn);
    for (std::size_t i = 0; i < nIn; ++i) {
-      values[i] = i == idx ? 0. : static_cast<const RooAbsReal &>(_inputs[i]).getVal();
-      columns[i] = i == idx ? Column{nodes.data(), 1} : Column{&values[i], 0};
+      values[i] = static_cast<const RooAbsReal &>(_inputs[i]).getVal();
+      columns[i] = Column{&values[i], 0};
+   }
+   for (std::size_t d = 0; d < dims.size(); ++d) {
+      columns[dims[d]] = Column{grid[d].data(), 1};
    }
 
-   std::vector<double> logr(_integrationPoints);
-   evalColumns(columns, logr.size(), logr.data());
+   std::vector<double> logr(nPoints);
+   evalColumns(columns, nPoints, logr.data());
    double sum = 0.;
-   for (std::size_t p = 0; p < logr.size(); ++p) {
-      sum += weights[p] * std::exp(logr[p]);
+   for (std::size_t p = 0; p < nPoints; ++p) {
+      sum += pointWeights[p] * std::exp(logr[p]);
    }
    return sum;
 }

@@ -62,9 +62,13 @@ public:
    int output() const { return _output; }
    void setOutput(int output);
 
-   /// Number of fixed Gauss-Legendre nodes used to integrate r over one observable.
+   /// Number of fixed Gauss-Legendre nodes used to integrate r over one observable. Over d
+   /// observables (up to 3) the rule is a tensor product with n / 8^(d-1) nodes per observable
+   /// (at least 32): 512, 64 x 64 and 32 x 32 x 32 nodes by default.
    int integrationPoints() const { return _integrationPoints; }
    void setIntegrationPoints(int n);
+   /// Nodes along each observable when `nIntegrated` observables are integrated together.
+   int nodesPerDimension(int nIntegrated) const;
 
    /// Evaluate log r for `n` events; `in` holds the inputs event after event (n x nInputs).
    void logRatio(const double *in, std::size_t n, double *out) const;
@@ -96,6 +100,7 @@ private:
       std::vector<std::size_t> columns;
       std::vector<double> weights;
       std::vector<double> biases;
+      std::vector<std::uint32_t> inputRanges;
    };
    FirstLayer firstLayer(const std::vector<Column> &columns) const;
    /// log r for a block of at most kBlock events; `in` holds the varying inputs of `first`,
@@ -105,6 +110,7 @@ private:
    double transform(double logr) const;
 
    static constexpr std::size_t kBlock = 64;
+   static constexpr int kMaxIntegrated = 3;
    static constexpr std::size_t kMinEventsPerThread = 8192;
    static int fgNumThreads;
 
@@ -117,6 +123,8 @@ private:
    std::vector<std::uint8_t> _onnxBytes;  ///< The original ONNX model.
    int _output = kRatio;                  ///< What evaluate() returns, see Output.
    int _integrationPoints = 512;          ///< Gauss-Legendre nodes for the integral over one observable.
+   /// Per layer, per tile of rows: the inputs with non-zero weights (built on first use, not stored).
+   mutable std::vector<std::vector<std::uint32_t>> _tileRanges; //!
 
    ClassDefOverride(RooLearnedRatio, 1)
 };
