@@ -1,10 +1,17 @@
 """Simulation: turn a :class:`~roosbi.problems.Problem` into a labelled training sample.
 
-Target events: theta drawn from the prior (uniform over each parameter's range), then x drawn
-from p(x|theta) event by event (RooFit's ``ProtoData`` generation), label 1. Reference events:
-x drawn from p_ref(x), paired with the same theta values, label 0. Pairing gives both classes the
-same theta distribution, so the classifier can only learn from x, and its logit converges to
-log r(x|theta) = log p(x|theta) - log p_ref(x).
+Target events: theta drawn from the prior (uniform over each parameter's range, or any RooFit
+pdf of the parameters), then x drawn from p(x|theta) event by event (RooFit's ``ProtoData``
+generation), label 1. Reference events, label 0, paired with the same theta values: x drawn from
+the reference, which is one of
+
+- a pdf of x (the problem's reference pdf by default): r = p(x|theta) / p_ref(x);
+- the simulator at a fixed parameter point theta_0: r = p(x|theta) / p(x|theta_0);
+- the marginal p(x) = integral of p(x|theta') prior(theta') (x simulated at theta' from the prior,
+  then paired with unrelated theta): r = p(x|theta) / p(x), the likelihood-to-evidence ratio.
+
+Pairing gives both classes the same theta distribution, so the classifier can only learn from x,
+and its logit converges to log r(x|theta). docs/pipeline.md says when each reference fits.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ class TrainingSample:
         Column names, in network input order.
     parameter_ranges : dict
         Training range of each parameter.
+    reference : str
+        What the reference class is, for the record: ``"pdf <name>"``, ``"point <p>=<v>, ..."``
+        or ``"marginal"``.
     """
 
     x: np.ndarray
@@ -46,6 +56,7 @@ class TrainingSample:
     parameters: list[str]
     parameter_ranges: dict[str, tuple[float, float]]
     weights: np.ndarray | None = None
+    reference: str = "pdf"
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float64).reshape(len(self.x), -1)
@@ -87,10 +98,55 @@ class TrainingSample:
         return self.observables + self.parameters
 
 
-def sample_prior(problem: Problem, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Draw ``n`` parameter points uniformly over the parameters' ranges; shape ``(n, n_parameters)``."""
-    ranges = problem.parameter_ranges()
-    return np.column_stack([rng.uniform(*ranges[name], size=n) for name in problem.parameters])
+def sample_prior(problem: Problem, n: int, rng: np.random.Generator, prior=None) -> np.ndarray:
+    """Draw ``n`` parameter points from the prior; shape ``(n, n_parameters)``.
+
+    Parameters
+    ----------
+    problem : Problem
+        Names the parameters and holds their ranges.
+    n : int
+        Number of draws.
+    rng : numpy.random.Generator
+        Draws the uniform prior, and the seed of RooFit's generator for a pdf prior.
+    prior : None, str or ROOT.RooAbsPdf
+        None: uniform over each parameter's range. A pdf of the parameters (or its name in the
+        problem's workspace): RooFit generates from it, inside the parameters' ranges.
+    """
+    if prior is None:
+        ranges = problem.parameter_ranges()
+        return np.column_stack([rng.uniform(*ranges[name], size=n) for name in problem.parameters])
+    ROOT = import_root()
+    pdf = _pdf(problem, prior, "prior")
+    for name in problem.observables:
+        if pdf.dependsOn(problem.var(name)):
+            raise InputError(f"the prior '{pdf.GetName()}' depends on the observable '{name}'")
+    missing = [name for name in problem.parameters if not pdf.dependsOn(problem.var(name))]
+    if missing:
+        raise InputError(
+            f"the prior '{pdf.GetName()}' does not depend on {', '.join(missing)}; give every parameter "
+            "a prior (a RooProdPdf of one pdf per parameter, with RooUniform where it is flat)"
+        )
+    ROOT.RooRandom.randomGenerator().SetSeed(int(rng.integers(1, 2**31 - 1)))
+    params = ROOT.RooArgSet(*[problem.var(name) for name in problem.parameters])
+    saved = [problem.var(name).getVal() for name in problem.parameters]
+    arrays = pdf.generate(params, n).to_numpy()
+    for name, value in zip(problem.parameters, saved, strict=True):
+        problem.var(name).setVal(value)
+    return np.column_stack([arrays[name] for name in problem.parameters])
+
+
+def _pdf(problem: Problem, pdf, role: str):
+    """A pdf given as an object or by its name in the problem's workspace."""
+    if isinstance(pdf, str):
+        found = problem.workspace.pdf(pdf)
+        if not found:
+            raise InputError(f"no pdf named '{pdf}' for the {role} in workspace '{problem.workspace.GetName()}'")
+        return found
+    ROOT = import_root()
+    if not isinstance(pdf, ROOT.RooAbsPdf):
+        raise InputError(f"the {role} must be a RooAbsPdf or the name of one, not {pdf!r}")
+    return pdf
 
 
 def generate_target(problem: Problem, theta: np.ndarray, seed: int) -> np.ndarray:
@@ -113,19 +169,52 @@ def generate_target(problem: Problem, theta: np.ndarray, seed: int) -> np.ndarra
     return np.column_stack([arrays[name] for name in problem.observables])
 
 
-def generate_reference(problem: Problem, n: int, seed: int) -> np.ndarray:
-    """Draw ``n`` events of x from the reference pdf; shape ``(n, n_observables)``."""
+def generate_reference(problem: Problem, n: int, seed: int, pdf=None) -> np.ndarray:
+    """Draw ``n`` events of x from a reference pdf (default: the problem's); shape ``(n, n_observables)``."""
     ROOT = import_root()
-    ws = problem.workspace
-    observables = ROOT.RooArgSet()
-    for name in problem.observables:
-        observables.add(ws.var(name))
+    observables = ROOT.RooArgSet(*[problem.var(name) for name in problem.observables])
     ROOT.RooRandom.randomGenerator().SetSeed(seed)
-    arrays = ws.pdf(problem.reference_pdf).generate(observables, n).to_numpy()
+    arrays = _pdf(problem, pdf or problem.reference_pdf, "reference").generate(observables, n).to_numpy()
     return np.column_stack([arrays[name] for name in problem.observables])
 
 
-def simulate(problem: Problem, n_target: int = 50_000, n_reference: int | None = None, seed: int = 1) -> TrainingSample:
+def _reference_events(problem: Problem, reference, theta: np.ndarray, n: int, seed: int, rng, prior):
+    """The reference class: its x, the theta each event is paired with, and a description."""
+    n_target = len(theta)
+    paired = theta[np.arange(n) % n_target]
+    if reference is None or isinstance(reference, str) and reference != "marginal":
+        pdf = _pdf(problem, reference or problem.reference_pdf, "reference")
+        return generate_reference(problem, n, seed, pdf), paired, f"pdf {pdf.GetName()}"
+    if isinstance(reference, str):  # "marginal": x at prior draws, paired with unrelated theta
+        x = generate_target(problem, sample_prior(problem, n, rng, prior), seed)
+        return x, theta[rng.permutation(np.arange(n) % n_target)], "marginal"
+    if isinstance(reference, dict):  # a fixed parameter point
+        unknown = sorted(set(reference) - set(problem.parameters))
+        missing = [name for name in problem.parameters if name not in reference]
+        if unknown or missing:
+            raise InputError(
+                f"a reference point needs a value for each of {', '.join(problem.parameters)} "
+                f"(unknown: {', '.join(unknown) or 'none'}; missing: {', '.join(missing) or 'none'})"
+            )
+        ranges = problem.parameter_ranges()
+        for name, value in reference.items():
+            if not ranges[name][0] <= value <= ranges[name][1]:
+                raise InputError(f"reference point {name}={value} is outside its range {ranges[name]}")
+        point = np.array([float(reference[name]) for name in problem.parameters])
+        x = generate_target(problem, np.tile(point, (n, 1)), seed)
+        description = "point " + ", ".join(f"{name}={reference[name]:g}" for name in problem.parameters)
+        return x, paired, description
+    raise InputError(f"reference must be None, a pdf name, a dict of parameter values or 'marginal', not {reference!r}")
+
+
+def simulate(
+    problem: Problem,
+    n_target: int = 50_000,
+    n_reference: int | None = None,
+    seed: int = 1,
+    prior=None,
+    reference=None,
+) -> TrainingSample:
     """Generate a labelled training sample from the problem's pdfs.
 
     Parameters
@@ -139,6 +228,13 @@ def simulate(problem: Problem, n_target: int = 50_000, n_reference: int | None =
         values (cycled if there are more reference events).
     seed : int
         Seeds the parameter draws and RooFit's generator: same seed, same sample.
+    prior : None, str or ROOT.RooAbsPdf
+        None: uniform over each parameter's range. Or a pdf of the parameters (object or name in
+        the workspace).
+    reference : None, str or dict
+        None: the problem's reference pdf. A pdf name: that pdf of x. A dict of parameter values:
+        the simulator at that point. ``"marginal"``: the simulator at parameters drawn from the
+        prior, paired with unrelated theta (learns p(x|theta) / p(x)).
 
     Returns
     -------
@@ -148,13 +244,14 @@ def simulate(problem: Problem, n_target: int = 50_000, n_reference: int | None =
     if n_target < 1 or n_reference < 1:
         raise InputError("n_target and n_reference must be positive")
     rng = np.random.default_rng(seed)
-    theta = sample_prior(problem, n_target, rng)
+    theta = sample_prior(problem, n_target, rng, prior)
     # Distinct, seed-derived streams for RooFit's two generator calls.
     seed_target, seed_reference = (int(s) for s in rng.integers(1, 2**31 - 1, size=2))
     x_target = generate_target(problem, theta, seed_target)
-    x_reference = generate_reference(problem, n_reference, seed_reference)
-    theta_reference = theta[np.arange(n_reference) % n_target]
-    log.info("simulated %d target and %d reference events", n_target, n_reference)
+    x_reference, theta_reference, description = _reference_events(
+        problem, reference, theta, n_reference, seed_reference, rng, prior
+    )
+    log.info("simulated %d target and %d reference events (reference: %s)", n_target, n_reference, description)
     return TrainingSample(
         x=np.vstack([x_target, x_reference]),
         theta=np.vstack([theta, theta_reference]),
@@ -162,4 +259,5 @@ def simulate(problem: Problem, n_target: int = 50_000, n_reference: int | None =
         observables=list(problem.observables),
         parameters=list(problem.parameters),
         parameter_ranges=problem.parameter_ranges(),
+        reference=description,
     )
