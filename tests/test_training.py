@@ -115,3 +115,24 @@ def test_cuda_without_gpu_is_a_clear_error(small_sample):
         pytest.skip("a GPU is present")
     with pytest.raises(InputError, match="no CUDA GPU"):
         TorchRatioEstimator(device="cuda", progress=False).fit(small_sample)
+
+
+def test_negative_weights_count_as_physicists_expect(small_sample):
+    """Reference events entered as weight 1.5 plus a copy at -0.5 describe the same density as
+    weight 1: a real network trained on that sample still learns the exact ratio."""
+    s = small_sample
+    ref = np.flatnonzero(s.y == 0)[: len(s.y) // 4]
+    weights = s.weights.copy()
+    weights[ref] = 1.5
+    signed = TrainingSample(
+        x=np.vstack([s.x, s.x[ref]]),
+        theta=np.vstack([s.theta, s.theta[ref]]),
+        y=np.concatenate([s.y, s.y[ref]]),
+        weights=np.concatenate([weights, np.full(len(ref), -0.5)]),
+        observables=s.observables,
+        parameters=s.parameters,
+        parameter_ranges=s.parameter_ranges,
+    )
+    est = TorchRatioEstimator(hidden=(32, 32), n_members=2, max_epochs=25, seed=3, progress=False).fit(signed)
+    x = np.linspace(0.0, 5.0, 26)
+    assert np.max(np.abs(est.log_ratio(x[:, None], [2.5]) - exact_log_ratio(x, 2.5))) < 0.25

@@ -249,6 +249,11 @@ class TorchRatioEstimator(RatioEstimator):
         def weighted_loss(logits, target, w):
             return (bce(logits, target.expand_as(logits), reduction="none") * w).sum()
 
+        # Each minibatch's loss is divided by its expected weight (the mean weight per event times
+        # the batch size), not by its own weight sum: with negative event weights that sum can be
+        # close to zero or negative, and the step would blow up or point the wrong way.
+        mean_weight = float(train_w.sum()) / len(y)
+
         tracker = EpochTracker(self.patience)
         start = time.perf_counter()
         bar = tqdm(range(self.max_epochs), desc="training (torch)", unit="epoch", disable=not self.progress)
@@ -260,7 +265,7 @@ class TorchRatioEstimator(RatioEstimator):
                 batch = order[i : i + self.batch_size]
                 optimiser.zero_grad(set_to_none=True)
                 loss = weighted_loss(net(x_all[batch]), y_all[batch], train_w[batch])
-                (loss / train_w[batch].sum()).backward()
+                (loss / (mean_weight * len(batch))).backward()
                 optimiser.step()
                 if self.schedule == "cosine":
                     scheduler.step()
