@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .exceptions import InputError
 from .library import import_root
 
@@ -38,6 +40,10 @@ class Problem:
         Name of the observed RooDataSet in the workspace.
     truth : dict
         Parameter values the observed data were generated with.
+    components : dict
+        Names of the parts of a mixture model, by role (``"signal"``, ``"background"``: pdfs;
+        ``"n_signal"``, ``"n_background"``: expected yields at unit signal strength). Empty for
+        problems that are not mixtures.
     """
 
     name: str
@@ -48,6 +54,7 @@ class Problem:
     parameters: list[str]
     observed_data: str
     truth: dict[str, float] = field(default_factory=dict)
+    components: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ws = self.workspace
@@ -63,6 +70,9 @@ class Problem:
             var = ws.var(name)
             if not (var.hasMin() and var.hasMax()):
                 raise InputError(f"parameter '{name}' needs a finite range: it is the prior and the training range")
+        for role, name in self.components.items():
+            if not ws.arg(name):
+                raise InputError(f"no object named '{name}' (the {role}) in workspace '{ws.GetName()}'")
 
     @staticmethod
     def _known(collection) -> str:
@@ -187,7 +197,78 @@ def gauss2d(n_observed: int = 10_000, seed: int = 1) -> Problem:
     return gauss_nd(mu_observed=(2.5, 2.0), n_observed=n_observed, seed=seed)
 
 
-PROBLEMS: dict[str, Callable[..., Problem]] = {"gauss1d": gauss1d, "gauss2d": gauss2d}
+def mixture(
+    mu_observed: float = 1.0,
+    n_signal: float = 100.0,
+    n_background: float = 2000.0,
+    seed: int = 1,
+) -> Problem:
+    """ROOT's rf618 set-up as a RooFit model: a Gaussian signal on a falling background, signal strength mu.
+
+    The mass m in [100, 160] GeV; signal ``Gaussian(m | 125, 2.5)``; background
+    ``Exponential(m | -0.03)``; the model the extended ``RooAddPdf`` mu S p_s + B p_b, whose
+    expected number of events is mu S + B; mu in [0, 5]. With the default yields mu is measured
+    to about +-0.2 at mu = 1.
+
+    Parameters
+    ----------
+    mu_observed : float
+        True signal strength of the observed data (inside [0, 5]).
+    n_signal : float
+        S, the expected signal events at mu = 1.
+    n_background : float
+        B, the expected background events.
+    seed : int
+        Seed of RooFit's generator for the observed data, whose number of events is
+        Poisson-distributed around mu_observed S + B.
+
+    Returns
+    -------
+    Problem
+        target_pdf the mixture (``"model"``), reference_pdf the background; ``components`` names
+        the signal and background pdfs and the yields ``n_signal`` and ``n_background``.
+    """
+    for label, value in (("n_signal", n_signal), ("n_background", n_background)):
+        if not (np.isfinite(value) and value > 0):
+            raise InputError(f"{label} (an expected number of events) must be positive and finite, not {value}")
+    if not 0.0 <= mu_observed <= 5.0:
+        raise InputError(f"mu_observed must be inside mu's range [0, 5], not {mu_observed}")
+    ROOT = import_root()
+    ws = ROOT.RooWorkspace("w", "roosbi mixture")
+    ROOT.SetOwnership(ws, False)  # see gauss1d
+    ws.factory("Gaussian::signal(m[100,160], m_H[125], width[2.5, 0.1, 20])")
+    ws.factory("Exponential::background(m, slope[-0.03, -1, 0])")
+    ws.factory(f"n_signal[{n_signal!r}]")
+    ws.factory(f"n_background[{n_background!r}]")
+    ws.factory("prod::signal_yield(mu[1, 0, 5], n_signal)")
+    ws.factory("SUM::model(signal_yield * signal, n_background * background)")
+    for name in ("m_H", "width", "slope", "n_signal", "n_background"):
+        ws.var(name).setConstant(True)
+    ws.var("m").SetTitle("m [GeV]")
+    ws.var("mu").setVal(mu_observed)
+    ROOT.RooRandom.randomGenerator().SetSeed(seed)
+    data = ws.pdf("model").generate(ROOT.RooArgSet(ws.var("m")), ROOT.RooFit.Extended(True))
+    data.SetName("obs_data")
+    ws.Import(data, Silence=True)
+    return Problem(
+        name="mixture",
+        workspace=ws,
+        target_pdf="model",
+        reference_pdf="background",
+        observables=["m"],
+        parameters=["mu"],
+        observed_data="obs_data",
+        truth={"mu": mu_observed},
+        components={
+            "signal": "signal",
+            "background": "background",
+            "n_signal": "n_signal",
+            "n_background": "n_background",
+        },
+    )
+
+
+PROBLEMS: dict[str, Callable[..., Problem]] = {"gauss1d": gauss1d, "gauss2d": gauss2d, "mixture": mixture}
 
 
 def make_problem(name: str, seed: int = 1) -> Problem:
