@@ -13,6 +13,9 @@
 //
 // The fits use the same settings as roosbi's Python side (roosbi/inference.py): Minuit2, error
 // level 0.5, strategy 1, MIGRAD + HESSE + MINOS, every parameter started at the middle of its range.
+// Each pdf is fitted to the dataset named by its string attribute roosbi_data if it has one (the
+// score template fit of a mixture), otherwise to the observed dataset; extendable pdfs (mixtures)
+// get the extended NLL.
 
 #include <RooAbsData.h>
 #include <RooAbsPdf.h>
@@ -100,7 +103,6 @@ int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const cha
       std::printf("ERROR %s was not written by roosbi (no roosbi_observed_data / roosbi_parameters)\n", fileName);
       return 1;
    }
-   RooAbsData &data = *ws->data(dataName->GetTitle());
 
    // Pdfs to fit carry the string attribute roosbi_nll = <name>; fit them in a fixed order.
    std::map<std::string, RooAbsPdf *> pdfs;
@@ -109,7 +111,7 @@ int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const cha
          pdfs[name] = static_cast<RooAbsPdf *>(arg);
       }
    }
-   const char *order[] = {"analytic", "learned", "morphed"};
+   const char *order[] = {"analytic", "learned", "morphed", "template"};
    int failures = 0;
    for (const char *name : order) {
       auto found = pdfs.find(name);
@@ -121,10 +123,20 @@ int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const cha
          par->setVal(0.5 * (par->getMin() + par->getMax()));
          par->setError(0.1 * (par->getMax() - par->getMin()));
       }
+      RooAbsPdf &pdf = *found->second;
+      const char *ownData = pdf.getStringAttribute("roosbi_data");
+      RooAbsData *data = ws->data(ownData ? ownData : dataName->GetTitle());
+      if (!data) {
+         std::printf("ERROR no dataset named '%s' for the %s NLL\n", ownData, name);
+         ++failures;
+         continue;
+      }
       // roosbi marks pdfs that need RooFit's legacy evaluation backend (N-D morphing).
-      const char *backend = found->second->getStringAttribute("roosbi_backend");
-      std::unique_ptr<RooAbsReal> nll{found->second->createNLL(data, RooFit::Offset("none"),
-                                                               RooFit::EvalBackend(backend ? backend : "cpu"))};
+      const char *backend = pdf.getStringAttribute("roosbi_backend");
+      // Explicit, as RooFit's default may only extend pdfs that must be extended (RooExtendPdf can).
+      std::unique_ptr<RooAbsReal> nll{pdf.createNLL(*data, RooFit::Offset("none"),
+                                                    RooFit::Extended(pdf.canBeExtended()),
+                                                    RooFit::EvalBackend(backend ? backend : "cpu"))};
       RooMinimizer minimizer(*nll);
       // As roosbi/demo.py: RooMomentMorphFuncND reports harmless evaluation errors (its unused
       // non-linear terms) whenever the parameters move; they must not steer MIGRAD.

@@ -14,6 +14,7 @@ from . import __version__
 from .estimators import make_estimator
 from .inference import Grid2D, Scan, create_nll, fit_nll, scan_nll, scan_nll_2d, scan_range
 from .library import import_root, load_library
+from .mixture import component_log_ratio, mixture_pdf, score_histograms, simulate_components, template_pdf
 from .morphing import morphed_pdf
 from .onnx import write_atomic
 from .problems import Problem, make_problem
@@ -25,10 +26,12 @@ log = logging.getLogger(__name__)
 
 
 #: Each built-in problem's training budget, as in the ROOT tutorial it follows: the morphing
-#: baseline gets n_templates points per parameter of n_train / n_templates events each.
+#: baseline gets n_templates points per parameter of n_train / n_templates events each; the
+#: mixture's template baseline fills n_bins score bins from the training sample itself.
 DEMO_DEFAULTS = {
     "gauss1d": {"n_train": 50_000, "n_templates": 5},  # rf615
     "gauss2d": {"n_train": 40_000, "n_templates": 4},  # rf617: a 4 x 4 grid of 10 000 events
+    "mixture": {"n_train": 50_000, "n_bins": 30},  # rf618: signal vs background, no parameter input
 }
 
 
@@ -55,35 +58,41 @@ def run_demo(
     n_templates: int | None = None,
     progress: bool = True,
     plots: bool = True,
+    n_bins: int | None = None,
 ) -> dict:
     """Run roosbi end to end and write results.json, report.md, PNGs, model.onnx, workspace.root.
 
     Parameters
     ----------
     problem : str
-        Built-in problem name.
+        Built-in problem name. ``"mixture"`` (rf618) learns the signal/background ratio without
+        parameter input and compares the learned mixture NLL with a score template fit instead
+        of morphing.
     out : path
         Output directory (created).
     seed : int
         Seeds the observed data, the training sample, the network and the templates.
     estimator : {"torch", "sklearn"}
-        Which parameterized classifier to train.
+        Which classifier to train.
     device : {"auto", "cpu", "cuda"}
         Torch only.
     n_train : int, optional
-        Target events for training; as many reference events are drawn. Default: the
-        problem's entry in :data:`DEMO_DEFAULTS`.
+        Target (mixture: signal) events for training; as many reference (background) events are
+        drawn. Default: the problem's entry in :data:`DEMO_DEFAULTS`.
     estimator_settings : dict, optional
         Extra keyword arguments for the estimator.
     normalize : bool
         Normalise the learned pdf over the observables (see :func:`roosbi.roofit.learned_pdf`).
+        Not used by the mixture, whose pdf is exact as it is.
     morph_setting, n_templates
         Morphing baseline settings: ``n_templates`` grid points per parameter, each template gets
-        ``n_train / n_templates`` events.
+        ``n_train / n_templates`` events. Not used by the mixture.
     progress : bool
         Progress bars.
     plots : bool
         Write the PNG figures.
+    n_bins : int, optional
+        Mixture only: bins of the score templates (default in :data:`DEMO_DEFAULTS`).
 
     Returns
     -------
@@ -99,47 +108,38 @@ def run_demo(
 
     seed_data, seed_sample, seed_net, seed_templates = stage_seeds(seed)
     prob = make_problem(problem, seed=seed_data)
+    is_mixture = bool(prob.components)
     defaults = DEMO_DEFAULTS.get(problem, DEMO_DEFAULTS["gauss1d"])
     n_train = defaults["n_train"] if n_train is None else n_train
-    n_templates = defaults["n_templates"] if n_templates is None else n_templates
-    ws = prob.workspace
     t0 = time.perf_counter()
-    sample = simulate(prob, n_target=n_train, seed=seed_sample)
+    if is_mixture:
+        sample = simulate_components(prob, n_signal_events=n_train, seed=seed_sample)
+    else:
+        sample = simulate(prob, n_target=n_train, seed=seed_sample)
     simulate_s = time.perf_counter() - t0
 
-    settings = dict(estimator_settings or {})
-    settings.setdefault("seed", seed_net)
-    settings.setdefault("progress", progress)
-    if estimator == "torch":
-        settings.setdefault("device", device)
-    est = make_estimator(estimator, **settings)
-    t0 = time.perf_counter()
-    est.fit(sample)
-    train_s = time.perf_counter() - t0
+    est, train_s = _train(sample, estimator, device, estimator_settings, seed_net, progress)
     onnx_path = est.to_onnx(out / "model.onnx")
-
-    ratio = learned_ratio(onnx_path, workspace=ws, name="learned_ratio")
-    observables = [prob.var(n) for n in prob.observables]
-    pdf = learned_pdf(ratio, observables, ws.pdf(prob.reference_pdf), name="learned_pdf", normalize=normalize)
-    ws.Import(pdf, Silence=True)
-    morphed_pdf(
-        prob, n_templates=n_templates, n_events=n_train // n_templates, setting=morph_setting, seed=seed_templates
-    )
-
-    # RooMomentMorphFuncND over several parameters: the vectorised backend takes seconds to set up
-    # and gives a different NLL (ROOT's rf617 has the same note), so that one uses the legacy one.
-    if len(prob.parameters) > 1:
-        ws.pdf("morphed_pdf").setStringAttribute("roosbi_backend", "legacy")
+    ratio = learned_ratio(onnx_path, workspace=prob.workspace, name="learned_ratio")
+    if is_mixture:
+        pdfs, notes = _mixture_pdfs(prob, ratio, sample, n_bins or defaults["n_bins"])
+    else:
+        n_templates = defaults["n_templates"] if n_templates is None else n_templates
+        pdfs, notes = _morphing_pdfs(prob, ratio, normalize, morph_setting, n_templates, n_train, seed_templates)
 
     t0 = time.perf_counter()
-    pdfs = {"analytic": prob.target_pdf, "learned": "learned_pdf", "morphed": "morphed_pdf"}
     fits, nlls = _fit_all(prob, pdfs)
     fit_s = time.perf_counter() - t0
 
     _annotate_workspace(prob, pdfs)
-    _write_workspace(ws, out / "workspace.root")
+    _write_workspace(prob.workspace, out / "workspace.root")
     _copy_library(library, out)
-    figures = _figures(prob, est, ratio, fits, nlls, out) if plots else {}
+    figures = {}
+    if plots:
+        if is_mixture:
+            figures = _mixture_figures(prob, est, ratio, sample, fits, nlls, out)
+        else:
+            figures = _figures(prob, est, ratio, fits, nlls, out)
     timings = {
         "simulate_s": simulate_s,
         "train_s": train_s,
@@ -162,18 +162,74 @@ def run_demo(
         timings=timings,
     )
     write_json(results, out / "results.json")
-    how = "normalised over x by fixed Gauss-Legendre quadrature" if normalize else "self-normalised"
+    notes.append(
+        f"Fit any NLL again without Python: root -b -q 'macros/fit_workspace.C(\"{out / 'workspace.root'}\")' "
+        f"(library: {library})."
+    )
+    write_atomic(out / "report.md", markdown_report(results, fits, figures, notes).encode())
+    log.info("wrote %s", out)
+    return results
+
+
+def _train(sample, estimator: str, device: str, settings: dict | None, seed: int, progress: bool):
+    """Fit the named estimator on the sample; return it and the training time."""
+    settings = dict(settings or {})
+    settings.setdefault("seed", seed)
+    settings.setdefault("progress", progress)
+    if estimator == "torch":
+        settings.setdefault("device", device)
+    est = make_estimator(estimator, **settings)
+    t0 = time.perf_counter()
+    est.fit(sample)
+    return est, time.perf_counter() - t0
+
+
+def _morphing_pdfs(
+    prob: Problem, ratio, normalize: bool, morph_setting: str, n_templates: int, n_train: int, seed: int
+) -> tuple[dict[str, str], list[str]]:
+    """The learned pdf r p_ref and the morphing baseline, in the workspace; their names and report notes."""
+    ws = prob.workspace
+    observables = [prob.var(n) for n in prob.observables]
+    pdf = learned_pdf(ratio, observables, ws.pdf(prob.reference_pdf), name="learned_pdf", normalize=normalize)
+    ws.Import(pdf, Silence=True)
     n_template = n_train // n_templates
+    morphed_pdf(prob, n_templates=n_templates, n_events=n_template, setting=morph_setting, seed=seed)
+    # RooMomentMorphFuncND over several parameters: the vectorised backend takes seconds to set up
+    # and gives a different NLL (ROOT's rf617 has the same note), so that one uses the legacy one.
+    if len(prob.parameters) > 1:
+        ws.pdf("morphed_pdf").setStringAttribute("roosbi_backend", "legacy")
+    how = "normalised over x by fixed Gauss-Legendre quadrature" if normalize else "self-normalised"
     notes = [
         f"Learned pdf: RooLearnedRatio {how}.",
         f"Morphing: RooMomentMorphFuncND ({morph_setting}), {n_templates ** len(prob.parameters)} templates of "
         f"{n_template} events ({n_templates} per parameter).",
-        f"Fit any NLL again without Python: root -b -q 'macros/fit_workspace.C(\"{out / 'workspace.root'}\")' "
-        f"(library: {library}).",
     ]
-    write_atomic(out / "report.md", markdown_report(results, fits, figures, notes).encode())
-    log.info("wrote %s", out)
-    return results
+    return {"analytic": prob.target_pdf, "learned": "learned_pdf", "morphed": "morphed_pdf"}, notes
+
+
+def _mixture_pdfs(prob: Problem, ratio, sample, n_bins: int) -> tuple[dict[str, str], list[str]]:
+    """The learned mixture pdf and the score template baseline, in the workspace; names and notes."""
+    ws = prob.workspace
+    comp = prob.components
+    mu = prob.var(prob.parameters[0])
+    pdf = mixture_pdf(ratio, mu, ws.var(comp["n_signal"]), ws.var(comp["n_background"]), name="learned_pdf")
+    ws.Import(pdf, Silence=True)
+    template_pdf(prob, ratio, sample, n_bins=n_bins, name="template_pdf")
+    # The integral of r p_b over x is 1 for the exact ratio; a learned ratio off by a factor c
+    # scales the signal it predicts by c (and the fitted mu by about 1 / c).
+    calibration = float(np.mean(np.exp(evaluate_log_ratio(ratio, sample.x[sample.y == 0]))))
+    n_signal, n_background = ws.var(comp["n_signal"]).getVal(), ws.var(comp["n_background"]).getVal()
+    notes = [
+        f"Mixture (rf618): S = {n_signal:g} signal events at mu = 1, B = {n_background:g} background events; "
+        "the classifier learns r(x) = p_s(x)/p_b(x) with no parameter input.",
+        "Learned pdf: f(x|mu) = (mu S r(x) + B)/(mu S + B), RooWrapperPdf (self-normalised) in a RooExtendPdf with "
+        "mu S + B expected events: the NLL is mu S + B - sum log(mu S r(x_i) + B) + const, the mixture likelihood.",
+        f"Calibration: mean learned r over the background training events = {calibration:.4f} "
+        "(1 for the exact ratio; a factor c scales the predicted signal by c).",
+        f"Template baseline: {n_bins} equal bins of the score r/(1+r) in [0, 1] filled with the training sample "
+        "(+1 per bin), RooHistPdf templates, extended RooAddPdf mu S T_s + B T_b fitted to the observed scores.",
+    ]
+    return {"analytic": prob.target_pdf, "learned": "learned_pdf", "template": "template_pdf"}, notes
 
 
 def _fit_all(prob: Problem, pdfs: dict[str, str]):
@@ -191,7 +247,11 @@ def _fit_all(prob: Problem, pdfs: dict[str, str]):
         ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.CountErrors)
         ROOT.RooAbsReal.clearEvalErrorLog()
         pdf = ws.pdf(pdf_name)
-        nlls[name] = create_nll(pdf, data, backend=pdf.getStringAttribute("roosbi_backend") or "cpu")
+        # A pdf of another observable (the mixture's score templates) names its own dataset.
+        own_data = pdf.getStringAttribute("roosbi_data")
+        nlls[name] = create_nll(
+            pdf, ws.data(own_data) if own_data else data, backend=pdf.getStringAttribute("roosbi_backend") or "cpu"
+        )
         fits[name] = fit_nll(nlls[name], params, start, error_wall=name != "morphed")
         if n_errors := ROOT.RooAbsReal.numEvalErrors():
             # Expected for the morph (see above); anywhere else it is worth a look.
@@ -262,6 +322,40 @@ def _figures(prob: Problem, est, ratio, fits, nlls, out: Path) -> dict[str, str]
     figures["training"] = "training.png"
     _set_parameters(params, fits["analytic"])
     return figures
+
+
+def _mixture_figures(prob: Problem, est, ratio, sample, fits, nlls, out: Path) -> dict[str, str]:
+    """Delta NLL of the three fits, learned vs exact r(x) = p_s/p_b, the score templates, training."""
+    from .plotting import plot_delta_nll, plot_ratio, plot_templates, plot_training
+
+    mu = prob.var(prob.parameters[0])
+    plot_delta_nll([_slice_scan(mu, [mu], fits, nlls)], fits, prob.truth, out / "delta_nll.png")
+    x = prob.var(prob.observables[0])
+    points = np.linspace(x.getMin(), x.getMax(), 400)[:, None]
+    curve = (np.exp(evaluate_log_ratio(ratio, points)), np.exp(component_log_ratio(prob, points)))
+    plot_ratio(points[:, 0], {0.0: curve}, x.GetTitle(), None, out / "ratio.png", ylabel=r"$r(x) = p_s(x)\,/\,p_b(x)$")
+
+    ws = prob.workspace
+    template = ws.pdf("template_pdf")
+    edges, counts = score_histograms(ratio, sample, n_bins=ws.var("score").getBins())
+    scores = ws.data(template.getStringAttribute("roosbi_data")).to_numpy()["score"]
+    mu_hat = fits["template"].params[mu.GetName()].value
+    n_signal = mu_hat * ws.var(prob.components["n_signal"]).getVal()
+    n_background = ws.var(prob.components["n_background"]).getVal()
+    expected = {
+        "background": n_background * counts["background"] / counts["background"].sum(),
+        f"signal, {mu.GetName()} = {mu_hat:.2f}": n_signal * counts["signal"] / counts["signal"].sum(),
+    }
+    observed = np.histogram(scores, bins=edges)[0].astype(float)
+    plot_templates(edges, expected, observed, "classifier score r/(1+r)", out / "templates.png")
+    plot_training(est.history_, est.name, out / "training.png")
+    _set_parameters([mu], fits["analytic"])
+    return {
+        "Delta NLL": "delta_nll.png",
+        "learned vs exact r = p_s/p_b": "ratio.png",
+        "score templates": "templates.png",
+        "training": "training.png",
+    }
 
 
 def _set_parameters(params: list, fit) -> None:

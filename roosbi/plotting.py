@@ -1,4 +1,4 @@
-"""Figures of the comparison: Delta NLL curves and contours, learned vs exact ratio, training curves."""
+"""Figures of the comparison: Delta NLL curves and contours, learned vs exact ratio, score templates, training."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 
 from .inference import FitResult, Grid2D, Scan  # noqa: E402
 
-COLOURS = {"analytic": "#222222", "learned": "#1f77b4", "morphed": "#d62728"}
-STYLES = {"analytic": "-", "learned": "--", "morphed": ":"}
+COLOURS = {"analytic": "#222222", "learned": "#1f77b4", "morphed": "#d62728", "template": "#2ca02c"}
+STYLES = {"analytic": "-", "learned": "--", "morphed": ":", "template": "-."}
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
@@ -50,7 +50,8 @@ def plot_delta_nll(scans: list[Scan], fits: dict[str, FitResult], truth: dict[st
         ax.set_xlim(scan.values[0], scan.values[-1])
         ax.legend(frameon=False, fontsize=9)
         ax.grid(alpha=0.3)
-    fig.suptitle(r"$\Delta$NLL: learned vs morphed vs analytic")
+    names = sorted(fits, key=lambda n: n == "analytic")  # "learned vs morphed vs analytic"
+    fig.suptitle(r"$\Delta$NLL: " + " vs ".join(names))
     return _save(fig, path)
 
 
@@ -78,21 +79,29 @@ def plot_contours(grid: Grid2D, fits: dict[str, FitResult], truth: dict[str, flo
 
 
 def plot_ratio(
-    x: np.ndarray, curves: dict[float, tuple[np.ndarray, np.ndarray]], observable: str, parameter: str, path
+    x: np.ndarray,
+    curves: dict[float, tuple[np.ndarray, np.ndarray]],
+    observable: str,
+    parameter: str | None,
+    path,
+    ylabel: str = r"$r(x|\theta) = p(x|\theta)\,/\,p_\mathrm{ref}(x)$",
 ) -> Path:
     """Learned and exact r(x|theta) for a few theta, with the difference of log r underneath.
 
-    ``curves`` maps a parameter value to ``(learned, exact)`` arrays over ``x``.
+    ``curves`` maps a parameter value to ``(learned, exact)`` arrays over ``x``. With
+    ``parameter=None`` the ratio has no parameter (a mixture's r(x) = p_s(x) / p_b(x)): one
+    curve, whose key is ignored.
     """
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
     cmap = plt.get_cmap("viridis")
     for i, (value, (learned, exact)) in enumerate(sorted(curves.items())):
         colour = cmap(i / max(1, len(curves) - 1) * 0.85)
-        top.plot(x, exact, color=colour, lw=2.5, alpha=0.45, label=f"exact, {parameter} = {value:g}")
-        top.plot(x, learned, "--", color=colour, lw=1.5, label=f"learned, {parameter} = {value:g}")
+        where = "" if parameter is None else f", {parameter} = {value:g}"
+        top.plot(x, exact, color=colour, lw=2.5, alpha=0.45, label=f"exact{where}")
+        top.plot(x, learned, "--", color=colour, lw=1.5, label=f"learned{where}")
         ok = exact > 1e-3 * exact.max()  # where there is data; the tails are not learned
         bottom.plot(x[ok], np.log(learned[ok]) - np.log(exact[ok]), color=colour, lw=1.5)
-    top.set_ylabel(r"$r(x|\theta) = p(x|\theta)\,/\,p_\mathrm{ref}(x)$")
+    top.set_ylabel(ylabel)
     top.set_title("Learned vs exact likelihood ratio")
     top.legend(frameon=False, fontsize=8)
     top.grid(alpha=0.3)
@@ -100,6 +109,36 @@ def plot_ratio(
     bottom.set_ylabel(r"$\log r_\mathrm{learned} - \log r$")
     bottom.set_xlabel(observable)
     bottom.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_templates(
+    edges: np.ndarray, expected: dict[str, np.ndarray], observed: np.ndarray, variable: str, path
+) -> Path:
+    """Expected counts per bin, stacked in the order given, and the observed counts.
+
+    ``expected`` maps a label (e.g. "background", "signal, mu = 1.02") to counts per bin: the
+    templates scaled by the fitted yields. A log scale shows both the background-rich bins and
+    the few signal-rich ones.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    bottom = np.zeros(len(edges) - 1)
+    colours = plt.get_cmap("tab10")
+    for i, (label, counts) in enumerate(expected.items()):
+        ax.stairs(bottom + counts, edges, baseline=bottom, fill=True, alpha=0.5, color=colours(i), label=label)
+        bottom = bottom + counts
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    shown = observed > 0
+    ax.errorbar(
+        centres[shown], observed[shown], yerr=np.sqrt(observed[shown]), fmt="o", ms=3, color="black", label="observed"
+    )
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5)
+    ax.set_xlabel(variable)
+    ax.set_ylabel("events per bin")
+    ax.set_title("Score templates scaled to the template fit")
+    ax.legend(frameon=False, fontsize=9)
+    ax.grid(alpha=0.3)
     return _save(fig, path)
 
 
