@@ -83,7 +83,7 @@ def run_demo(
         Extra keyword arguments for the estimator.
     normalize : bool
         Normalise the learned pdf over the observables (see :func:`roosbi.roofit.learned_pdf`).
-        Not used by the mixture, whose pdf is exact as it is.
+        Not used by the mixture (see :func:`roosbi.mixture.mixture_pdf`).
     morph_setting, n_templates
         Morphing baseline settings: ``n_templates`` grid points per parameter, each template gets
         ``n_train / n_templates`` events. Not used by the mixture.
@@ -215,8 +215,10 @@ def _mixture_pdfs(prob: Problem, ratio, sample, n_bins: int) -> tuple[dict[str, 
     pdf = mixture_pdf(ratio, mu, ws.var(comp["n_signal"]), ws.var(comp["n_background"]), name="learned_pdf")
     ws.Import(pdf, Silence=True)
     template_pdf(prob, ratio, sample, n_bins=n_bins, name="template_pdf")
-    # The integral of r p_b over x is 1 for the exact ratio; a learned ratio off by a factor c
-    # scales the signal it predicts by c (and the fitted mu by about 1 / c).
+    # The integral of r p_b over x is 1 for the exact ratio. A learned ratio off by a factor c makes
+    # the mixture density integrate to (mu S c + B) / (mu S + B), and the fitted mu moves up for
+    # c > 1. The mean over the training background catches a gross miscalibration only: the
+    # classifier was fitted to those very events, so their statistical error does not show.
     calibration = float(np.mean(np.exp(evaluate_log_ratio(ratio, sample.x[sample.y == 0]))))
     n_signal, n_background = ws.var(comp["n_signal"]).getVal(), ws.var(comp["n_background"]).getVal()
     notes = [
@@ -224,8 +226,9 @@ def _mixture_pdfs(prob: Problem, ratio, sample, n_bins: int) -> tuple[dict[str, 
         "the classifier learns r(x) = p_s(x)/p_b(x) with no parameter input.",
         "Learned pdf: f(x|mu) = (mu S r(x) + B)/(mu S + B), RooWrapperPdf (self-normalised) in a RooExtendPdf with "
         "mu S + B expected events: the NLL is mu S + B - sum log(mu S r(x_i) + B) + const, the mixture likelihood.",
-        f"Calibration: mean learned r over the background training events = {calibration:.4f} "
-        "(1 for the exact ratio; a factor c scales the predicted signal by c).",
+        f"Calibration check: mean learned r over the background training events = {calibration:.4f} (the integral "
+        "of r p_b, 1 for the exact ratio; a factor c > 1 makes the mixture density integrate to more than 1 and "
+        "pulls mu up).",
         f"Template baseline: {n_bins} equal bins of the score r/(1+r) in [0, 1] filled with the training sample "
         "(+1 per bin), RooHistPdf templates, extended RooAddPdf mu S T_s + B T_b fitted to the observed scores.",
     ]
