@@ -3,7 +3,8 @@
 A :class:`Problem` names, inside one ``RooWorkspace``, the target pdf p(x|theta), the reference
 pdf p_ref(x), the observables x, the parameters theta (whose ranges are the uniform prior and the
 training range) and the observed dataset. The learned, morphed and analytic likelihoods are all
-built from it, so they see the same variables and the same data.
+built from it, so they see the same variables and the same data. A mixture problem (ROOT's
+rf618, :func:`mixture`) also names its components: the signal and background pdfs and yields.
 """
 
 from __future__ import annotations
