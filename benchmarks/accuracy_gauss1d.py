@@ -13,14 +13,13 @@ better.
 """
 
 import argparse
-import json
 import logging
-import tempfile
 
 import numpy as np
+from accuracy_common import compare, print_table, run_seed, seed_line
 from sklearn.linear_model import LogisticRegression
 
-from roosbi.demo import run_demo, stage_seeds
+from roosbi.demo import stage_seeds
 from roosbi.problems import gauss1d
 from roosbi.simulate import simulate
 
@@ -64,43 +63,14 @@ def main() -> None:
 
     rows = []
     for seed in args.seeds:
-        with tempfile.TemporaryDirectory() as out:
-            res = run_demo(
-                out=out,
-                seed=seed,
-                estimator=args.estimator,
-                device="cpu",
-                n_train=args.n_train,
-                estimator_settings=json.loads(args.settings),
-                normalize=not args.self_normalized,
-                progress=False,
-                plots=False,
-            )
-        a = res["fits"]["analytic"]["params"]["mu"]
-        row = {"seed": seed, "analytic": a["value"], "sigma": a["error"], "train_s": res["training"]["time_s"]}
-        for name in ("learned", "morphed"):
-            p = res["fits"][name]["params"]["mu"]
-            row[f"{name}_bias"] = (p["value"] - a["value"]) / a["error"]
-            row[f"{name}_ratio"] = p["error"] / a["error"]
-            row[f"{name}_status"] = res["fits"][name]["status"]
+        res = run_seed("gauss1d", seed, args, normalize=not args.self_normalized)
+        row = compare(res, ("learned", "morphed"), "mu", seed)
+        row["train_s"] = res["training"]["time_s"]
         mu_oracle, mu_analytic, sigma = oracle_fit(seed, args.n_train)
         row["oracle_bias"], row["oracle_ratio"], row["oracle_status"] = (mu_oracle - mu_analytic) / sigma, 1.0, 0
         rows.append(row)
-        print(
-            f"seed {seed}: analytic {a['value']:.4f} +- {a['error']:.4f} | learned bias {row['learned_bias']:+.3f} "
-            f"sigma ratio {row['learned_ratio']:.3f} | morphed bias {row['morphed_bias']:+.3f} "
-            f"ratio {row['morphed_ratio']:.3f} | oracle bias {row['oracle_bias']:+.3f} | train {row['train_s']:.1f} s",
-            flush=True,
-        )
-
-    print()
-    print("| method | median abs(bias) / sigma_analytic | median sigma / sigma_analytic | max abs(bias) | fits ok |")
-    print("|---|---|---|---|---|")
-    for name in ("learned", "morphed", "oracle"):
-        bias = np.abs([r[f"{name}_bias"] for r in rows])
-        ratio = [r[f"{name}_ratio"] for r in rows]
-        ok = sum(r[f"{name}_status"] == 0 for r in rows)
-        print(f"| {name} | {np.median(bias):.3f} | {np.median(ratio):.3f} | {bias.max():.3f} | {ok}/{len(rows)} |")
+        print(seed_line(row, ["learned", "morphed", "oracle"]) + f" | train {row['train_s']:.1f} s", flush=True)
+    print_table(rows, ["learned", "morphed", "oracle"])
     gap = np.abs([r["learned_bias"] - r["oracle_bias"] for r in rows])
     print(f"\nmedian |learned bias - oracle bias| = {np.median(gap):.3f} sigma_analytic (the estimator's own share)")
     print(f"estimator {args.estimator}, settings {args.settings}, seeds {args.seeds}, n_train {args.n_train}")

@@ -10,13 +10,9 @@ both parameters of every seed.
 """
 
 import argparse
-import json
 import logging
-import tempfile
 
-import numpy as np
-
-from roosbi.demo import run_demo
+from accuracy_common import compare, print_table, run_seed, seed_line
 
 
 def main() -> None:
@@ -30,49 +26,13 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     rows = []  # one per (seed, parameter)
-    status = {"learned": [], "morphed": []}
     for seed in args.seeds:
-        with tempfile.TemporaryDirectory() as out:
-            res = run_demo(
-                problem="gauss2d",
-                out=out,
-                seed=seed,
-                estimator=args.estimator,
-                device="cpu",
-                n_train=args.n_train,
-                estimator_settings=json.loads(args.settings),
-                normalize=not args.self_normalized,
-                progress=False,
-                plots=False,
-            )
-        for name in status:
-            status[name].append(res["fits"][name]["status"])
-        line = [f"seed {seed}:"]
-        for par, a in res["fits"]["analytic"]["params"].items():
-            row = {"seed": seed, "parameter": par}
-            for name in status:
-                p = res["fits"][name]["params"][par]
-                row[f"{name}_bias"] = (p["value"] - a["value"]) / a["error"]
-                row[f"{name}_ratio"] = p["error"] / a["error"]
-            rows.append(row)
-            line.append(
-                f"{par} analytic {a['value']:.4f} +- {a['error']:.4f}, learned bias {row['learned_bias']:+.3f} "
-                f"ratio {row['learned_ratio']:.3f}, morphed bias {row['morphed_bias']:+.3f} "
-                f"ratio {row['morphed_ratio']:.3f};"
-            )
-        line.append(f"train {res['training']['time_s']:.1f} s, fits {res['timings']['fit_s']:.1f} s")
-        print(" ".join(line), flush=True)
-
-    print()
-    print("| method | median abs(bias) / sigma_analytic | median sigma / sigma_analytic | max abs(bias) | fits ok |")
-    print("|---|---|---|---|---|")
-    for name in status:
-        bias = np.abs([r[f"{name}_bias"] for r in rows])
-        ratio = [r[f"{name}_ratio"] for r in rows]
-        ok = sum(s == 0 for s in status[name])
-        print(
-            f"| {name} | {np.median(bias):.3f} | {np.median(ratio):.3f} | {bias.max():.3f} | {ok}/{len(status[name])} |"
-        )
+        res = run_seed("gauss2d", seed, args, normalize=not args.self_normalized)
+        for par in res["fits"]["analytic"]["params"]:
+            rows.append(compare(res, ("learned", "morphed"), par, seed))
+            print(seed_line(rows[-1], ["learned", "morphed"]), flush=True)
+        print(f"seed {seed}: train {res['training']['time_s']:.1f} s, fits {res['timings']['fit_s']:.1f} s", flush=True)
+    print_table(rows, ["learned", "morphed"])
     print(
         f"\nestimator {args.estimator}, settings {args.settings}, seeds {args.seeds}, n_train {args.n_train or 40_000}"
     )

@@ -17,17 +17,16 @@ once the normalisation error of r is removed.
 """
 
 import argparse
-import json
 import logging
-import tempfile
 
 import numpy as np
+from accuracy_common import compare, print_table, run_seed, seed_line
 from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from roosbi.demo import run_demo, stage_seeds
+from roosbi.demo import stage_seeds
 from roosbi.mixture import component_log_ratio, simulate_components
 from roosbi.problems import mixture
 
@@ -92,43 +91,12 @@ def main() -> None:
                 f"seed {seed}: oracle bias {row['oracle_bias']:+.3f}, normalised {row['oracle_normalised_bias']:+.3f}"
             )
             continue
-        with tempfile.TemporaryDirectory() as out:
-            res = run_demo(
-                problem="mixture",
-                out=out,
-                seed=seed,
-                estimator=args.estimator,
-                device="cpu",
-                n_train=args.n_train,
-                estimator_settings=json.loads(args.settings),
-                progress=False,
-                plots=False,
-            )
-        a = res["fits"]["analytic"]["params"]["mu"]
-        row.update(analytic=a["value"], sigma=a["error"], train_s=res["training"]["time_s"])
-        for name in ("learned", "template"):
-            p = res["fits"][name]["params"]["mu"]
-            row[f"{name}_bias"] = (p["value"] - a["value"]) / a["error"]
-            row[f"{name}_ratio"] = p["error"] / a["error"]
-            row[f"{name}_status"] = res["fits"][name]["status"]
-        print(
-            f"seed {seed}: analytic {a['value']:.4f} +- {a['error']:.4f} | learned bias {row['learned_bias']:+.3f} "
-            f"sigma ratio {row['learned_ratio']:.3f} | template bias {row['template_bias']:+.3f} "
-            f"ratio {row['template_ratio']:.3f} | oracle bias {row['oracle_bias']:+.3f} | train {row['train_s']:.1f} s",
-            flush=True,
-        )
+        res = run_seed("mixture", seed, args)
+        row.update(compare(res, ("learned", "template"), "mu", seed), train_s=res["training"]["time_s"])
+        print(seed_line(row, ["learned", "template", "oracle"]) + f" | train {row['train_s']:.1f} s", flush=True)
 
-    print()
-    print("| method | median abs(bias) / sigma_analytic | median sigma / sigma_analytic | max abs(bias) | fits ok |")
-    print("|---|---|---|---|---|")
-    names = (
-        ["oracle", "oracle_normalised"] if args.oracle_only else ["learned", "template", "oracle", "oracle_normalised"]
-    )
-    for name in names:
-        bias = np.abs([r[f"{name}_bias"] for r in rows])
-        ratio = [r[f"{name}_ratio"] for r in rows]
-        ok = sum(r[f"{name}_status"] == 0 for r in rows)
-        print(f"| {name} | {np.median(bias):.3f} | {np.median(ratio):.3f} | {bias.max():.3f} | {ok}/{len(rows)} |")
+    oracles = ["oracle", "oracle_normalised"]
+    print_table(rows, oracles if args.oracle_only else ["learned", "template", *oracles])
     print(f"\nestimator {args.estimator}, settings {args.settings}, seeds {args.seeds}, n_train {args.n_train}")
 
 

@@ -16,8 +16,9 @@ from .estimators import SklearnRatioEstimator, TorchRatioEstimator  # noqa: E402
 from .exceptions import InputError, RoosbiError, UnsupportedModelError  # noqa: E402
 from .inference import create_nll, fit_nll  # noqa: E402
 from .library import load_library  # noqa: E402
+from .mixture import mixture_pdf, simulate_components, template_pdf  # noqa: E402
 from .morphing import morphed_pdf  # noqa: E402
-from .problems import Problem, gauss1d  # noqa: E402
+from .problems import Problem, gauss1d, gauss2d, gauss_nd, mixture  # noqa: E402
 from .roofit import (  # noqa: E402
     evaluate_log_ratio,
     export_json,
@@ -55,10 +56,14 @@ __all__ = [
     "export_onnx",
     "fit_nll",
     "gauss1d",
+    "gauss2d",
+    "gauss_nd",
     "learned_pdf",
     "learned_ratio",
     "ratio_from_network",
     "load_library",
+    "mixture",
+    "mixture_pdf",
     "morphed_pdf",
     "observed_data_from_arrays",
     "observed_data_from_tree",
@@ -68,5 +73,7 @@ __all__ = [
     "sample_from_tree",
     "sample_from_trees",
     "simulate",
+    "simulate_components",
+    "template_pdf",
     "write_sample",
 ]

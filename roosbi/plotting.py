@@ -67,12 +67,20 @@ def plot_contours(grid: Grid2D, fits: dict[str, FitResult], truth: dict[str, flo
         colour = COLOURS.get(name)
         ax.contour(grid.x, grid.y, dnll, levels=levels, colors=[colour], linestyles=[STYLES.get(name, "-")] * 2)
         best = fits[name].params
-        ax.plot(best[grid.parameter_x].value, best[grid.parameter_y].value, "o", color=colour, ms=5, label=name)
+        ax.plot(
+            best[grid.parameter_x].value,
+            best[grid.parameter_y].value,
+            marker="o",
+            ls=STYLES.get(name, "-"),  # an empty line: the legend shows the contours' style
+            color=colour,
+            ms=5,
+            label=f"{name}: best fit and contours",
+        )
     if grid.parameter_x in truth and grid.parameter_y in truth:
         ax.plot(truth[grid.parameter_x], truth[grid.parameter_y], "*", color="grey", ms=12, label="truth")
     ax.set_xlabel(grid.parameter_x)
     ax.set_ylabel(grid.parameter_y)
-    ax.set_title(r"$\Delta$NLL contours, 68 % and 95 % (two parameters)")
+    ax.set_title(r"$\Delta$NLL contours, 68 % (inner) and 95 % (outer)")
     ax.legend(frameon=False, fontsize=9)
     ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -96,6 +96,19 @@ class Problem:
         return self.workspace.data(self.observed_data)
 
 
+def _import_observed(ws, pdf: str, observables: list[str], seed: int, n: int | None = None) -> None:
+    """Generate the observed dataset ``obs_data`` from a pdf of the workspace, seeded, and import it.
+
+    ``n`` events, or a Poisson number around the pdf's expected yield when ``n`` is None (extended).
+    """
+    ROOT = import_root()
+    ROOT.RooRandom.randomGenerator().SetSeed(seed)
+    obs = ROOT.RooArgSet(*[ws.var(name) for name in observables])
+    data = ws.pdf(pdf).generate(obs, ROOT.RooFit.Extended(True)) if n is None else ws.pdf(pdf).generate(obs, n)
+    data.SetName("obs_data")
+    ws.Import(data, Silence=True)
+
+
 def gauss1d(
     mu_observed: float = 2.5,
     sigma: float = 1.5,
@@ -124,10 +137,7 @@ def gauss1d(
     ws.factory("Uniform::uniform(x)")
     ws.var("sigma").setConstant(True)
     ws.var("mu").setVal(mu_observed)
-    ROOT.RooRandom.randomGenerator().SetSeed(seed)
-    data = ws.pdf("gauss").generate(ROOT.RooArgSet(ws.var("x")), n_observed)
-    data.SetName("obs_data")
-    ws.Import(data, Silence=True)
+    _import_observed(ws, "gauss", ["x"], seed, n_observed)
     return Problem(
         name="gauss1d",
         workspace=ws,
@@ -177,10 +187,7 @@ def gauss_nd(
     ws.factory(f"PROD::gauss({', '.join(f'gauss{i}' for i in range(n_dim))})")
     ws.factory(f"PROD::uniform({', '.join(f'uniform{i}' for i in range(n_dim))})")
     observables = [f"x{i}" for i in range(n_dim)]
-    ROOT.RooRandom.randomGenerator().SetSeed(seed)
-    data = ws.pdf("gauss").generate(ROOT.RooArgSet(*[ws.var(x) for x in observables]), n_observed)
-    data.SetName("obs_data")
-    ws.Import(data, Silence=True)
+    _import_observed(ws, "gauss", observables, seed, n_observed)
     return Problem(
         name=f"gauss{n_dim}d",
         workspace=ws,
@@ -247,10 +254,7 @@ def mixture(
         ws.var(name).setConstant(True)
     ws.var("m").SetTitle("m [GeV]")
     ws.var("mu").setVal(mu_observed)
-    ROOT.RooRandom.randomGenerator().SetSeed(seed)
-    data = ws.pdf("model").generate(ROOT.RooArgSet(ws.var("m")), ROOT.RooFit.Extended(True))
-    data.SetName("obs_data")
-    ws.Import(data, Silence=True)
+    _import_observed(ws, "model", ["m"], seed)
     return Problem(
         name="mixture",
         workspace=ws,

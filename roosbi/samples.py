@@ -31,7 +31,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ import numpy as np
 
 from .exceptions import InputError
 from .library import import_root
+from .onnx import atomic_path
 from .simulate import TrainingSample
 
 log = logging.getLogger(__name__)
@@ -376,10 +376,7 @@ def write_sample(sample: TrainingSample, path: str | os.PathLike, tree: str = "r
 
     ROOT = import_root()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.root")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".tmp.root") as tmp:
         options = ROOT.RDF.RSnapshotOptions()
         options.fMode = "RECREATE"
         frame = ROOT.RDF.FromNumpy(columns)
@@ -390,13 +387,6 @@ def write_sample(sample: TrainingSample, path: str | os.PathLike, tree: str = "r
             raise InputError(f"cannot reopen the temporary file {tmp!r} to write the sample's record")
         out.WriteTObject(ROOT.TNamed(tree + _META_SUFFIX, json.dumps(record)))
         out.Close()
-        umask = os.umask(0)  # mkstemp makes the file private (0600); give it a new file's permissions
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     log.info("wrote %d events to %s (tree '%s')", len(sample), path, tree)
     return path
 
