@@ -122,7 +122,7 @@ private:
    std::vector<double> _activationParams; ///< Parameter of each activation (slope, alpha), else 0.
    std::vector<std::uint8_t> _onnxBytes;  ///< The original ONNX model.
    int _output = kRatio;                  ///< What evaluate() returns, see Output.
-   int _integrationPoints = 512;          ///< Gauss-Legendre nodes for the integral over one observable.
+   int _integrationPoints = 512;          ///< Gauss-Legendre nodes for one observable, see integrationPoints().
    /// Per layer, per tile of rows: the inputs with non-zero weights (built on first use, not stored).
    mutable std::vector<std::vector<std::uint32_t>> _tileRanges; //!
 
