@@ -201,9 +201,10 @@ def _morphing_pdfs(
         # It also integrates the moments of each multi-dimensional template adaptively and, when
         # the objects are deleted, prints a warning per template and moment that the target
         # precision was not always reached (harmless for the fit): 64 lines for a 4 x 4 grid.
-        msg = import_root().RooMsgService.instance()
+        ROOT = import_root()
+        msg = ROOT.RooMsgService.instance()
         for i in range(msg.numStreams()):
-            msg.getStream(i).removeTopic(import_root().RooFit.NumericIntegration)
+            msg.getStream(i).removeTopic(ROOT.RooFit.NumericIntegration)
     how = "normalised over x by fixed Gauss-Legendre quadrature" if normalize else "self-normalised"
     notes = [
         f"Learned pdf: RooLearnedRatio {how}.",

@@ -30,7 +30,7 @@ from .exceptions import InputError
 from .library import import_root
 from .problems import Problem
 from .roofit import OUTPUTS, evaluate_log_ratio
-from .simulate import TrainingSample
+from .simulate import TrainingSample, generate_reference
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,6 @@ def _check_mixture(problem: Problem) -> None:
             f"problem '{problem.name}' is not a mixture: its components lack {', '.join(missing)} "
             f"(a mixture problem names {', '.join(COMPONENTS)}; see roosbi.problems.mixture)"
         )
-
-
-def _generate(problem: Problem, pdf_name: str, n: int, seed: int) -> np.ndarray:
-    """``n`` events of the observables from one pdf of the workspace; shape ``(n, n_observables)``."""
-    ROOT = import_root()
-    observables = ROOT.RooArgSet(*[problem.var(name) for name in problem.observables])
-    ROOT.RooRandom.randomGenerator().SetSeed(seed)
-    arrays = problem.workspace.pdf(pdf_name).generate(observables, n).to_numpy()
-    return np.column_stack([arrays[name] for name in problem.observables])
 
 
 def simulate_components(
@@ -86,8 +77,10 @@ def simulate_components(
         raise InputError("n_signal_events and n_background_events must be positive")
     rng = np.random.default_rng(seed)
     seed_signal, seed_background = (int(s) for s in rng.integers(1, 2**31 - 1, size=2))
-    x_signal = _generate(problem, problem.components["signal"], n_signal_events, seed_signal)
-    x_background = _generate(problem, problem.components["background"], n_background_events, seed_background)
+    x_signal = generate_reference(problem, n_signal_events, seed_signal, pdf=problem.components["signal"])
+    x_background = generate_reference(
+        problem, n_background_events, seed_background, pdf=problem.components["background"]
+    )
     log.info("simulated %d signal and %d background events", n_signal_events, n_background_events)
     n = n_signal_events + n_background_events
     return TrainingSample(

@@ -170,11 +170,11 @@ def generate_target(problem: Problem, theta: np.ndarray, seed: int) -> np.ndarra
 
 
 def generate_reference(problem: Problem, n: int, seed: int, pdf=None) -> np.ndarray:
-    """Draw ``n`` events of x from a reference pdf (default: the problem's); shape ``(n, n_observables)``."""
+    """Draw ``n`` events of x from a pdf of x (default: the problem's reference); shape ``(n, n_observables)``."""
     ROOT = import_root()
     observables = ROOT.RooArgSet(*[problem.var(name) for name in problem.observables])
     ROOT.RooRandom.randomGenerator().SetSeed(seed)
-    arrays = _pdf(problem, pdf or problem.reference_pdf, "reference").generate(observables, n).to_numpy()
+    arrays = _pdf(problem, pdf or problem.reference_pdf, "events of x").generate(observables, n).to_numpy()
     return np.column_stack([arrays[name] for name in problem.observables])
 
 
