@@ -13,13 +13,17 @@
 
 #include <RooAbsRealLValue.h>
 #include <RooFit/EvalContext.h>
+#include <RooMsgService.h>
 
 #include <algorithm>
 #include <bitset>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <numeric>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -32,6 +36,25 @@ constexpr double kGLNodes[4] = {0.1834346424956498049394761, 0.52553240991632898
                                 0.7966664774136267395915539, 0.9602898564975362316835609};
 constexpr double kGLWeights[4] = {0.3626837833783619829651504, 0.3137066458778872873379622,
                                   0.2223810344533744705443560, 0.1012285362903762591525314};
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+/// A number for a message: the shortest form that is exact up to 8 digits ("4", "1e+300", "-inf",
+/// "14.999731").
+std::string number(double x)
+{
+   std::string text;
+   for (int digits = 1; digits <= 8; ++digits) {
+      std::ostringstream out;
+      out.precision(digits);
+      out << x;
+      text = out.str();
+      if (std::isnan(x) || std::strtod(text.c_str(), nullptr) == x) {
+         break;
+      }
+   }
+   return text;
+}
 
 inline double sigmoid(double x)
 {
@@ -379,8 +402,128 @@ RooLearnedRatio::RooLearnedRatio(const RooLearnedRatio &other, const char *name)
      _activationParams(other._activationParams),
      _onnxBytes(other._onnxBytes),
      _output(other._output),
-     _integrationPoints(other._integrationPoints)
+     _integrationPoints(other._integrationPoints),
+     _trainingMin(other._trainingMin),
+     _trainingMax(other._trainingMax),
+     _trainingMargins(other._trainingMargins),
+     _reported(other._reported)
 {
+}
+
+void RooLearnedRatio::setTrainingRanges(const std::vector<double> &lo, const std::vector<double> &hi,
+                                        const std::vector<double> &margins)
+{
+   const std::string where = std::string("RooLearnedRatio::setTrainingRanges ('") + GetName() + "'): ";
+   const std::size_t nIn = _inputs.size();
+   if (lo.empty() && hi.empty() && margins.empty()) { // no ranges: no checks
+      _trainingMin.clear();
+      _trainingMax.clear();
+      _trainingMargins.clear();
+      _reported = std::make_shared<std::vector<char>>();
+      return;
+   }
+   if (lo.size() != nIn || hi.size() != nIn || (!margins.empty() && margins.size() != nIn)) {
+      const std::string n = std::to_string(nIn);
+      throw std::invalid_argument(where + "need one entry per input: " + n + " lower bounds, " + n +
+                                  " upper bounds and 0 or " + n + " margins, not " + std::to_string(lo.size()) + ", " +
+                                  std::to_string(hi.size()) + " and " + std::to_string(margins.size()));
+   }
+   for (std::size_t i = 0; i < nIn; ++i) {
+      const std::string input = std::string("input '") + _inputs[i].GetName() + "': ";
+      if (std::isnan(lo[i]) || std::isnan(hi[i]) || !(lo[i] <= hi[i]) || lo[i] == kInf || hi[i] == -kInf) {
+         throw std::invalid_argument(where + input + "[" + number(lo[i]) + ", " + number(hi[i]) +
+                                     "] is not a range (need lo <= hi, no NaN)");
+      }
+      if (!margins.empty() && !(std::isfinite(margins[i]) && margins[i] >= 0.)) {
+         throw std::invalid_argument(where + input + "the margin " + number(margins[i]) + " must be finite and >= 0");
+      }
+   }
+   _trainingMin = lo;
+   _trainingMax = hi;
+   _trainingMargins = margins.empty() ? std::vector<double>(nIn, 0.) : margins;
+   _reported = std::make_shared<std::vector<char>>(); // a fresh record for the new ranges
+}
+
+double RooLearnedRatio::rangeSlack(std::size_t i) const
+{
+   // The margin, plus 1e-9 of the width so that a value that is a bound up to rounding (a
+   // parameter at the end of its range, written and read back) is inside. No slack for an
+   // infinite range (it has no width to scale) and none for a zero-width one.
+   const double width = _trainingMax[i] - _trainingMin[i];
+   return std::isfinite(width) ? (_trainingMargins[i] + 1e-9) * width : 0.;
+}
+
+std::vector<double> RooLearnedRatio::coveredMin() const
+{
+   std::vector<double> out(_trainingMin.size());
+   for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = _trainingMin[i] - rangeSlack(i);
+   }
+   return out;
+}
+
+std::vector<double> RooLearnedRatio::coveredMax() const
+{
+   std::vector<double> out(_trainingMax.size());
+   for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = _trainingMax[i] + rangeSlack(i);
+   }
+   return out;
+}
+
+std::vector<int> RooLearnedRatio::inputsOutsideTrainingRange() const
+{
+   std::vector<int> out;
+   for (std::size_t i = 0; i < _reported->size(); ++i) {
+      if ((*_reported)[i]) {
+         out.push_back(static_cast<int>(i));
+      }
+   }
+   return out;
+}
+
+void RooLearnedRatio::checkTrainingRanges(const std::vector<Column> &columns, std::size_t n) const
+{
+   // Runs before any thread starts and only reads the inputs: one min/max pass per input not yet
+   // reported, nothing once every input has been (or when there are no ranges). The record is
+   // shared with clones, so the object a user holds knows what the NLL's clone of it saw, and a
+   // scan that builds many NLLs reports each input once.
+   if (_trainingMin.size() != columns.size() || n == 0) {
+      return;
+   }
+   std::vector<char> &reported = *_reported;
+   if (reported.size() != columns.size()) {
+      reported.assign(columns.size(), 0);
+   }
+   for (std::size_t i = 0; i < columns.size(); ++i) {
+      if (reported[i]) {
+         continue;
+      }
+      const Column &col = columns[i];
+      const std::size_t m = col.stride == 0 ? 1 : n;
+      double vmin = kInf;
+      double vmax = -kInf;
+      for (std::size_t e = 0; e < m; ++e) { // NaN compares false and is skipped
+         const double v = col.data[e * col.stride];
+         vmin = v < vmin ? v : vmin;
+         vmax = v > vmax ? v : vmax;
+      }
+      const double slack = rangeSlack(i);
+      const double lo = _trainingMin[i] - slack;
+      const double hi = _trainingMax[i] + slack;
+      if (vmin >= lo && vmax <= hi) {
+         continue;
+      }
+      const double value = vmin < lo && !(vmax > hi && vmax - hi > lo - vmin) ? vmin : vmax;
+      reported[i] = 1;
+      const std::string margin = _trainingMargins[i] > 0.
+                                    ? " widened by " + number(100. * _trainingMargins[i]) + "% of its width each side"
+                                    : "";
+      coutW(Eval) << "RooLearnedRatio '" << GetName() << "': input '" << _inputs[i].GetName() << "' is evaluated at "
+                  << number(value) << ", outside its training range [" << number(_trainingMin[i]) << ", "
+                  << number(_trainingMax[i]) << "]" << margin
+                  << ": the learned ratio is an extrapolation there (reported once per input)" << std::endl;
+   }
 }
 
 void RooLearnedRatio::setOutput(int output)
@@ -499,6 +642,7 @@ void RooLearnedRatio::evalRange(const std::vector<Column> &columns, std::size_t 
 
 void RooLearnedRatio::evalColumns(const std::vector<Column> &columns, std::size_t n, double *out) const
 {
+   checkTrainingRanges(columns, n);
    if (_tileRanges.empty()) { // once per object (also after reading it from a file), before any thread starts
       const double *w = _weights.data();
       _tileRanges.resize(_sizes.size() - 1);

@@ -15,6 +15,7 @@
 #include <RooListProxy.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,49 @@ public:
    /// Nodes along each observable when `nIntegrated` observables are integrated together.
    int nodesPerDimension(int nIntegrated) const;
 
+   /// \name Training ranges
+   /// Where the network saw data: input i was trained on [trainingMin()[i], trainingMax()[i]]
+   /// (observables: the extent of the training sample; parameters: their prior range). When the
+   /// object is evaluated (evaluate, doEval, logRatio, the nodes of analyticalIntegral) with a value
+   /// of input i below coveredMin()[i] or above coveredMax()[i], it prints one RooFit warning
+   /// (topic Eval) for that input, naming the value and the range: the learned ratio is an
+   /// extrapolation there. Each input is reported once per object; clones (RooFit clones the pdf
+   /// for every NLL) share the record with the object they were copied from.
+   ///
+   /// The covered range is the training range widened by margin x (hi - lo) at each end, plus
+   /// 1e-9 of the width for rounding. The margin is per input because the two kinds of inputs
+   /// differ. A parameter is drawn uniformly over its whole prior range, so the network has seen
+   /// values right up to both ends and none beyond: any step outside is an extrapolation, and a
+   /// range widened by 1% must warn (margin 0, what roosbi uses). An observable's recorded range
+   /// is only the smallest and largest of a finite sample: an observed event a little beyond it is
+   /// expected now and then, and the network is smooth over a small fraction of its width, so
+   /// only events well outside mean the learned ratio is being used where it knows nothing
+   /// (roosbi uses 5% of the width each side).
+   ///
+   /// Objects without ranges (setTrainingRanges never called, or written by version 1 of this
+   /// class) check nothing. None of this changes any value the object computes.
+   /// @{
+
+   /// Set the training range of every input, in network order. `margins` (default: 0 for all)
+   /// is the fraction of its width by which each input may go beyond either end without a
+   /// warning. A bound may be infinite (no check on that side); all may be empty (no checks).
+   /// Throws std::invalid_argument unless there is one entry per input, no NaN, lo <= hi and
+   /// every margin is finite and >= 0. Forgets which inputs were already reported.
+   void setTrainingRanges(const std::vector<double> &lo, const std::vector<double> &hi,
+                          const std::vector<double> &margins = {});
+   const std::vector<double> &trainingMin() const { return _trainingMin; }
+   const std::vector<double> &trainingMax() const { return _trainingMax; }
+   const std::vector<double> &trainingMargins() const { return _trainingMargins; }
+   bool hasTrainingRanges() const { return !_trainingMin.empty(); }
+   /// The range of each input that evaluates without a warning (empty without training ranges).
+   std::vector<double> coveredMin() const;
+   std::vector<double> coveredMax() const;
+   /// Indices of the inputs that were evaluated outside their covered range (and reported).
+   std::vector<int> inputsOutsideTrainingRange() const;
+   /// True once any input has been evaluated outside its covered range.
+   bool outsideTrainingRange() const { return !inputsOutsideTrainingRange().empty(); }
+   /// @}
+
    /// Evaluate log r for `n` events; `in` holds the inputs event after event (n x nInputs).
    void logRatio(const double *in, std::size_t n, double *out) const;
 
@@ -91,6 +135,9 @@ private:
       const double *data;
       std::size_t stride;
    };
+   /// Report inputs of this call that lie outside their covered range (once per input).
+   void checkTrainingRanges(const std::vector<Column> &columns, std::size_t n) const;
+   double rangeSlack(std::size_t i) const;
    /// log r for events [begin, end), split over threads when there are many.
    void evalColumns(const std::vector<Column> &columns, std::size_t n, double *out) const;
    void evalRange(const std::vector<Column> &columns, std::size_t begin, std::size_t end, double *out) const;
@@ -123,10 +170,15 @@ private:
    std::vector<std::uint8_t> _onnxBytes;  ///< The original ONNX model.
    int _output = kRatio;                  ///< What evaluate() returns, see Output.
    int _integrationPoints = 512;          ///< Gauss-Legendre nodes for one observable, see integrationPoints().
+   std::vector<double> _trainingMin;      ///< Per input: low end of the training range (empty: unknown).
+   std::vector<double> _trainingMax;      ///< Per input: high end of the training range (empty: unknown).
+   std::vector<double> _trainingMargins;  ///< Per input: tolerated excess, as a fraction of the width.
    /// Per layer, per tile of rows: the inputs with non-zero weights (built on first use, not stored).
    mutable std::vector<std::vector<std::uint32_t>> _tileRanges; //!
+   /// Per input: 1 once it was reported outside its training range. Shared with clones.
+   std::shared_ptr<std::vector<char>> _reported = std::make_shared<std::vector<char>>(); //!
 
-   ClassDefOverride(RooLearnedRatio, 1)
+   ClassDefOverride(RooLearnedRatio, 2)
 };
 
 #endif
