@@ -4,31 +4,66 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 
 from .exceptions import RoosbiError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with each error on one line, as the command's other errors (the usage is in --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"roosbi: error: {message} (see '{self.prog} --help')\n")
+
+
+def _integer(minimum: int, why: str = ""):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{why}, not {value}")
+        return value
+
+    return parse
+
+
+def _device(text: str) -> str:
+    """An argparse type: auto, cpu, cuda or cuda:N (whether CUDA is there is checked later, with torch)."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N, not {text!r}")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
+    from .demo import MIN_N_TRAIN
+    from .morphing import SETTINGS
     from .problems import PROBLEMS
 
-    parser = argparse.ArgumentParser(prog="roosbi", description="Simulation-based inference in RooFit.")
+    parser = _Parser(prog="roosbi", description="Simulation-based inference in RooFit.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on a built-in problem")
     demo.add_argument("problem", nargs="?", default="gauss1d", choices=sorted(PROBLEMS), help="default: gauss1d")
     demo.add_argument("--out", default="roosbi-demo", help="output directory (default: roosbi-demo)")
-    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--seed", type=_integer(0, " (numpy seeds are non-negative)"), default=1)
     demo.add_argument("--estimator", choices=("torch", "sklearn"), default=None, help="default: torch if installed")
-    demo.add_argument("--device", default="auto", help="auto, cpu or cuda (torch only)")
+    demo.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N (torch only)")
     demo.add_argument(
-        "--n-train", type=int, default=None, help="target events (as many reference events); default per problem"
+        "--n-train",
+        type=_integer(MIN_N_TRAIN),
+        default=None,
+        help="target events (as many reference events); default per problem",
     )
-    demo.add_argument("--epochs", type=int, default=None, help="maximum training epochs")
+    demo.add_argument("--epochs", type=_integer(1), default=None, help="maximum training epochs")
     demo.add_argument("--self-normalized", action="store_true", help="do not normalise the learned pdf over x")
-    demo.add_argument("--morph-setting", default="Linear", help="RooMomentMorphFuncND setting")
-    demo.add_argument("--templates", type=int, default=None, help="morphing templates per parameter")
+    demo.add_argument("--morph-setting", default="Linear", choices=SETTINGS, help="RooMomentMorphFuncND setting")
+    demo.add_argument("--templates", type=_integer(2), default=None, help="morphing templates per parameter")
     demo.add_argument("--no-plots", action="store_true")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -46,25 +81,63 @@ def _default_estimator() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``roosbi`` console script."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``roosbi`` console script.
+
+    Exit status: 0, 2 for bad input (one ``roosbi: error: ...`` line), 1 for an OSError or an
+    unexpected exception, 130 on Ctrl-C.
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("roosbi: interrupted", file=sys.stderr)
+        return 130
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    # Expected failures (bad input, a file system that refuses a write) get one line; -v adds the
+    # traceback of an OSError. Any other exception is a bug and keeps its traceback even without
+    # -v: a run can take many minutes, and asking for a rerun to see where it failed would waste
+    # them, while a bug report needs exactly that traceback.
     try:
         if args.command == "library":
             from .library import build_library
 
             print(build_library(force=args.rebuild))
             return 0
-        from .demo import run_demo
+        return _demo(args)
+    except KeyboardInterrupt:
+        print("roosbi: interrupted", file=sys.stderr)
+        return 130
+    except RoosbiError as err:
+        print(f"roosbi: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if args.verbose:
+            raise
+        print(f"roosbi: error: {err} (run with -v for the traceback)", file=sys.stderr)
+        return 1
 
-        settings = {} if args.epochs is None else {"max_epochs": args.epochs}
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import check_demo_settings, check_output_dir, run_demo
+    from .interrupts import deferred_interrupts
+
+    settings = {} if args.epochs is None else {"max_epochs": args.epochs}
+    try:
+        # Everything that can be checked before simulating (run_demo checks again, for library
+        # users). Deferred: this imports torch, and an extension module that Ctrl-C stops half-way
+        # through its initialisation fails with an ImportError instead of a KeyboardInterrupt.
+        with deferred_interrupts():
+            estimator = args.estimator or _default_estimator()
+            check_output_dir(args.out)
+            check_demo_settings(
+                args.problem, args.seed, estimator, args.device, args.n_train, args.templates, None, args.morph_setting
+            )
         results = run_demo(
             problem=args.problem,
             out=args.out,
             seed=args.seed,
-            estimator=args.estimator or _default_estimator(),
+            estimator=estimator,
             device=args.device,
             n_train=args.n_train,
             estimator_settings=settings,
@@ -74,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.quiet,
             plots=not args.no_plots,
         )
-    except RoosbiError as err:
-        print(f"roosbi: error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        # run_demo stops at a safe point and leaves the output directory as it was.
+        print(f"roosbi: interrupted; nothing was written to {args.out}", file=sys.stderr)
+        return 130
     for name, fit in results["fits"].items():
         for par, r in fit["params"].items():
             print(f"{name:9s} {par} = {r['value']:.4f} +- {r['error']:.4f}  (status {fit['status']})")

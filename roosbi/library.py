@@ -14,12 +14,14 @@ import logging
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import tempfile
 from functools import cache
 from pathlib import Path
 
 from .exceptions import LibraryBuildError
+from .interrupts import interruptible
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ _SOURCES = ("RooLearnedRatio.h", "RooLearnedRatio.cxx", "LinkDef.h")
 _CXXFLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-std=c++17", "-pthread", "-Wall")
 # -inlineInputHeader embeds the header in the dictionary: no include path is needed to load it.
 _ROOTCLING_FLAGS = ("-inlineInputHeader", "-rmf", "libRooSBI.rootmap", "-rml", LIBRARY_NAME)
+#: The files of a build that go together: the library, its rootmap and its dictionary's .pcm.
+LIBRARY_FILES = (LIBRARY_NAME, "libRooSBI.rootmap", "G__RooSBI_rdict.pcm")
 
 
 def import_root():
@@ -80,7 +84,10 @@ def library_path() -> Path:
 
 def _run(cmd: list[str], cwd: Path) -> None:
     log.debug("running %s", " ".join(cmd))
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    with interruptible():  # subprocess.run stops the compiler on Ctrl-C
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode == -signal.SIGINT:  # Ctrl-C in a terminal reaches the compiler first
+        raise KeyboardInterrupt
     if proc.returncode != 0:
         raise LibraryBuildError(
             f"building the roosbi C++ library failed at:\n  {' '.join(cmd)}\n"

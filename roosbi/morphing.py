@@ -13,12 +13,15 @@ import logging
 import numpy as np
 
 from .exceptions import InputError
+from .interrupts import checkpoint
 from .library import import_root
 from .problems import Problem
 
 log = logging.getLogger(__name__)
 
 SETTINGS = ("Linear", "NonLinear", "NonLinearPosFractions", "NonLinearLinFractions", "SineLinear")
+#: Most templates a morphing grid may hold (n_templates ** number of parameters).
+MAX_TEMPLATES = 4096
 
 
 def morphed_pdf(
@@ -62,7 +65,7 @@ def morphed_pdf(
     if n_templates < 2:
         raise InputError("morphing needs at least 2 templates per parameter")
     n_total = n_templates ** len(problem.parameters)
-    if n_total > 4096:
+    if n_total > MAX_TEMPLATES:
         raise InputError(f"a grid of {n_templates}^{len(problem.parameters)} = {n_total} templates is too large")
     ws = problem.workspace
     observables = [problem.var(n) for n in problem.observables]
@@ -76,6 +79,7 @@ def morphed_pdf(
     saved = [p.getVal() for p in params]
     ROOT.RooRandom.randomGenerator().SetSeed(seed)
     for i, index in enumerate(itertools.product(range(n_templates), repeat=len(params))):
+        checkpoint()
         for par, axis, k in zip(params, axes, index, strict=True):
             par.setVal(float(axis[k]))
         hist = target.generateBinned(obs_set, n_events)
