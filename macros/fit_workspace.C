@@ -32,10 +32,12 @@
 #include <TString.h>
 #include <TSystem.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -100,7 +102,9 @@ int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const cha
    auto *dataName = dynamic_cast<TNamed *>(ws->genobj("roosbi_observed_data"));
    const RooArgSet *params = ws->set("roosbi_parameters");
    if (!dataName || !params || !ws->data(dataName->GetTitle())) {
-      std::printf("ERROR %s was not written by roosbi (no roosbi_observed_data / roosbi_parameters)\n", fileName);
+      std::printf("ERROR %s does not say what to fit (no roosbi_observed_data / roosbi_parameters); mark it in "
+                  "Python with roosbi.mark_fits(ws, {\"learned\": pdf}, data, [\"mu\"]) before writing it\n",
+                  fileName);
       return 1;
    }
 
@@ -111,13 +115,27 @@ int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const cha
          pdfs[name] = static_cast<RooAbsPdf *>(arg);
       }
    }
-   const char *order[] = {"analytic", "learned", "morphed", "template"};
-   int failures = 0;
-   for (const char *name : order) {
-      auto found = pdfs.find(name);
-      if (found == pdfs.end()) {
-         continue;
+   // roosbi's own names first, in a fixed order, then any other marked pdf by name.
+   std::vector<std::string> order;
+   for (const char *name : {"analytic", "learned", "morphed", "template"}) {
+      if (pdfs.count(name)) {
+         order.push_back(name);
       }
+   }
+   for (const auto &entry : pdfs) {
+      if (std::find(order.begin(), order.end(), entry.first) == order.end()) {
+         order.push_back(entry.first);
+      }
+   }
+   if (order.empty()) {
+      std::printf("ERROR no pdf in %s is marked to be fitted (string attribute roosbi_nll); use roosbi.mark_fits\n",
+                  fileName);
+      return 1;
+   }
+   int failures = 0;
+   for (const std::string &nameString : order) {
+      const char *name = nameString.c_str();
+      auto found = pdfs.find(nameString);
       for (RooAbsArg *p : *params) {
          auto *par = static_cast<RooRealVar *>(p);
          par->setVal(0.5 * (par->getMin() + par->getMax()));
@@ -140,7 +158,7 @@ int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const cha
       RooMinimizer minimizer(*nll);
       // As roosbi/demo.py: RooMomentMorphFuncND reports harmless evaluation errors (its unused
       // non-linear terms) whenever the parameters move; they must not steer MIGRAD.
-      const bool morphed = std::string(name) == "morphed";
+      const bool morphed = nameString == "morphed";
       minimizer.setEvalErrorWall(!morphed);
       minimizer.setPrintEvalErrors(morphed ? -1 : 10);
       minimizer.setMinimizerType("Minuit2");
@@ -157,6 +175,16 @@ int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const cha
          line += Form(" %s=%.6g +- %.6g", par->GetName(), par->getVal(), par->getError());
       }
       std::printf("%s status=%d\n", line.c_str(), status);
+      // As roosbi/inference.py: a minimum on a parameter's limit is not an interior minimum, and
+      // its HESSE error does not describe the likelihood there (Minuit's status does not say so).
+      for (RooAbsArg *p : *params) {
+         auto *par = static_cast<RooRealVar *>(p);
+         const double tolerance = 1e-5 * (par->getMax() - par->getMin());
+         if (par->getVal() - par->getMin() < tolerance || par->getMax() - par->getVal() < tolerance) {
+            std::printf("WARNING %s %s=%.6g is at its limit [%.6g, %.6g]\n", name, par->GetName(), par->getVal(),
+                        par->getMin(), par->getMax());
+         }
+      }
       failures += status != 0;
    }
    return failures;

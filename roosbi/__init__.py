@@ -2,9 +2,13 @@
 
 Learn the likelihood ratio r(x|theta) = p(x|theta) / p_ref(x) with a parameterized classifier,
 and use it as a native, persistable ``RooAbsReal`` (``RooLearnedRatio``) in a ``RooWorkspace``.
-ROOT and torch are imported only when first needed.
+
+Importing roosbi loads its C++ library into ROOT (building it the first time, about a minute):
+a workspace that holds a ``RooLearnedRatio`` read by a process that does not know the class
+would be read as an "emulated" object and crash ROOT. torch is imported only when first needed.
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -18,6 +22,7 @@ from .inference import create_nll, fit_nll  # noqa: E402
 from .library import load_library  # noqa: E402
 from .mixture import mixture_pdf, simulate_components, template_pdf  # noqa: E402
 from .morphing import morphed_pdf  # noqa: E402
+from .onnx import annotate_model  # noqa: E402
 from .problems import Problem, gauss1d, gauss2d, gauss_nd, mixture  # noqa: E402
 from .roofit import (  # noqa: E402
     evaluate_log_ratio,
@@ -39,6 +44,24 @@ from .samples import (  # noqa: E402
     write_sample,
 )
 from .simulate import TrainingSample, simulate  # noqa: E402
+from .workspace import mark_fits, open_workspace  # noqa: E402
+
+
+def _load_library_on_import() -> None:
+    """Load libRooSBI now, so that ROOT knows RooLearnedRatio before any file is read."""
+    from .exceptions import LibraryBuildError
+    from .interrupts import deferred_interrupts
+
+    try:
+        with deferred_interrupts():  # Ctrl-C inside ROOT's C++ can crash cppyy: see roosbi.interrupts
+            load_library()
+    except LibraryBuildError as err:  # roosbi's training half still works without a compiler
+        logging.getLogger(__name__).warning(
+            "the roosbi C++ library is not available (%s); RooLearnedRatio cannot be built or read until it is", err
+        )
+
+
+_load_library_on_import()
 
 __all__ = [
     "InputError",
@@ -49,6 +72,7 @@ __all__ = [
     "TrainingSample",
     "UnsupportedModelError",
     "__version__",
+    "annotate_model",
     "balance_classes",
     "create_nll",
     "evaluate_log_ratio",
@@ -62,6 +86,8 @@ __all__ = [
     "learned_ratio",
     "ratio_from_network",
     "load_library",
+    "mark_fits",
+    "open_workspace",
     "mixture",
     "mixture_pdf",
     "morphed_pdf",

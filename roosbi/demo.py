@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .estimators import make_estimator
+from .exceptions import InputError
 from .inference import Grid2D, Scan, create_nll, fit_nll, scan_nll, scan_nll_2d, scan_range
-from .library import import_root, load_library
+from .interrupts import checkpoint, deferred_interrupts, interruptible
+from .library import LIBRARY_FILES, import_root, load_library
 from .mixture import component_log_ratio, mixture_pdf, score_histograms, simulate_components, template_pdf
-from .morphing import morphed_pdf
+from .morphing import MAX_TEMPLATES, SETTINGS, morphed_pdf
 from .onnx import atomic_path, write_atomic
 from .problems import Problem, make_problem
 from .report import markdown_report, results_dict, write_json
 from .roofit import evaluate_log_ratio, learned_pdf, learned_ratio
 from .simulate import simulate
+from .workspace import mark_fits
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,180 @@ def stage_seeds(seed: int) -> tuple[int, int, int, int]:
     events a network holds out to the prior draws of the sample).
     """
     return tuple(int(s) for s in np.random.SeedSequence(seed).generate_state(4))
+
+
+#: Fewest training events (per class) run_demo accepts: fewer leave the held-out validation
+#: events and the score templates nearly empty.
+MIN_N_TRAIN = 100
+#: Fewest events per morphing template (n_train // n_templates).
+MIN_TEMPLATE_EVENTS = 10
+#: Every name run_demo writes into ``out``. A rerun removes those of an earlier run that it does
+#: not write again (a gauss2d run's contours.png after a gauss1d rerun), and nothing else.
+OUTPUT_FILES = (
+    "results.json",
+    "report.md",
+    "workspace.root",
+    "model.onnx",
+    "delta_nll.png",
+    "contours.png",
+    "ratio.png",
+    "templates.png",
+    "training.png",
+    *LIBRARY_FILES,
+)
+#: Prefix of the staging directory a run writes into, inside ``out``.
+STAGING_PREFIX = ".roosbi-partial-"
+
+
+def check_demo_settings(
+    problem: str = "gauss1d",
+    seed: int = 1,
+    estimator: str = "torch",
+    device: str = "auto",
+    n_train: int | None = None,
+    n_templates: int | None = None,
+    n_bins: int | None = None,
+    morph_setting: str = "Linear",
+) -> None:
+    """Check :func:`run_demo`'s settings before any work (ROOT is not needed; torch is, for its device).
+
+    Raises
+    ------
+    InputError
+        Naming the first bad setting and what it may be.
+    """
+    from .estimators.torch_mlp import resolve_device
+    from .problems import PROBLEMS
+
+    if problem not in PROBLEMS:
+        raise InputError(f"unknown problem '{problem}'; choose one of: {', '.join(PROBLEMS)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"the seed must be an integer >= 0 (numpy seeds are non-negative), not {seed!r}")
+    if estimator not in ("torch", "sklearn"):
+        raise InputError(f"estimator must be 'torch' or 'sklearn', not {estimator!r}")
+    if estimator == "torch":
+        try:
+            resolve_device(device)
+        except ModuleNotFoundError as err:
+            raise InputError(str(err)) from err
+    defaults = DEMO_DEFAULTS.get(problem, DEMO_DEFAULTS["gauss1d"])
+    n_train = defaults["n_train"] if n_train is None else n_train
+    if n_train < MIN_N_TRAIN:
+        raise InputError(f"n_train must be at least {MIN_N_TRAIN} events, not {n_train}")
+    if "n_bins" in defaults:
+        if n_bins is not None and n_bins < 2:
+            raise InputError(f"the score templates need at least 2 bins, not {n_bins}")
+        return
+    n_templates = defaults["n_templates"] if n_templates is None else n_templates
+    if n_templates < 2:
+        raise InputError(f"morphing needs at least 2 templates per parameter, not {n_templates}")
+    if n_train // n_templates < MIN_TEMPLATE_EVENTS:
+        raise InputError(
+            f"{n_train} training events make templates of {n_train // n_templates} events ({n_templates} per "
+            f"parameter); each needs at least {MIN_TEMPLATE_EVENTS}: raise n_train or lower n_templates"
+        )
+    if morph_setting not in SETTINGS:
+        raise InputError(f"unknown morphing setting '{morph_setting}'; choose one of: {', '.join(SETTINGS)}")
+
+
+def check_output_dir(out: str | os.PathLike) -> None:
+    """Raise an InputError unless ``out`` is, or can be made, a directory to write in; leave no trace.
+
+    It makes (and removes) what a run makes first: the directory and a staging directory in it.
+    Permissions are not read (``os.access`` says yes to root even on a read-only file system).
+    """
+    out = Path(out)
+    with deferred_interrupts():
+        created = _make_output_dir(out)
+        try:
+            _make_staging_dir(out).rmdir()
+        finally:
+            _remove_dirs(created)
+
+
+def _make_output_dir(out: Path) -> list[Path]:
+    """Make ``out`` and any missing parents; return the directories made, outermost first."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"the output directory '{out}' exists and is not a directory: choose another --out")
+    missing = []
+    path = out
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    created = []
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except OSError as err:
+            _remove_dirs(created)
+            raise InputError(f"cannot create the output directory '{out}': {err.strerror or err}") from err
+        created.append(path)
+    return created
+
+
+def _make_staging_dir(out: Path) -> Path:
+    try:
+        return Path(tempfile.mkdtemp(dir=out, prefix=STAGING_PREFIX))
+    except OSError as err:
+        raise InputError(f"cannot write in the output directory '{out}': {err.strerror or err}") from err
+
+
+def _remove_dirs(created: list[Path]) -> None:
+    """Remove the directories :func:`_make_output_dir` made (innermost first) if they are empty."""
+    for path in reversed(created):
+        try:
+            path.rmdir()
+        except OSError:
+            return
+
+
+@contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A staging directory in ``out`` (made if needed): removed at the end, with ``out`` if the block fails."""
+    created = _make_output_dir(out)
+    try:
+        stage = _make_staging_dir(out)
+    except BaseException:
+        _remove_dirs(created)
+        raise
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        _remove_dirs(created)
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _holds_a_run(out: Path) -> bool:
+    """True if ``out`` holds the results.json of a roosbi run (so its other output names are roosbi's too)."""
+    try:
+        return "roosbi_version" in json.loads((out / "results.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _publish(stage: Path, out: Path) -> None:
+    """Move a complete run from ``stage`` into ``out``, removing what is left of an earlier run.
+
+    Nothing in ``out`` changes if a new file's place is taken by something that is not a file.
+    Only names of :data:`OUTPUT_FILES` are removed, and only where ``out`` holds an earlier run's
+    results.json: a user's own files stay. results.json moves last.
+    """
+    new = sorted((p.name for p in stage.iterdir()), key=lambda name: name == "results.json")
+    for name in new:
+        target = out / name
+        if (target.exists() or target.is_symlink()) and not target.is_file():
+            raise InputError(f"cannot write '{target}': something other than a file is in the way; move it")
+    stale = [name for name in OUTPUT_FILES if name not in new and (out / name).is_file()] if _holds_a_run(out) else []
+    replaced = [name for name in new if (out / name).exists()]
+    for name in new:
+        os.replace(stage / name, out / name)
+    for name in stale:
+        (out / name).unlink()
+    if replaced or stale:
+        gone = f"; removed {', '.join(stale)}, which this run did not write" if stale else ""
+        log.info("%s: replaced the earlier run's %s%s", out, ", ".join(replaced) or "files", gone)
 
 
 def run_demo(
@@ -69,7 +250,10 @@ def run_demo(
         parameter input and compares the learned mixture NLL with a score template fit instead
         of morphing.
     out : path
-        Output directory (created).
+        Output directory (created if needed). The run writes into a staging directory inside it
+        (``.roosbi-partial-*``) and moves its files into place only at the end, removing an
+        earlier run's files that it did not write again (names of :data:`OUTPUT_FILES` only);
+        other files in ``out`` stay. On an error or Ctrl-C, ``out`` is left as it was.
     seed : int
         Seeds the observed data, the training sample, the network and the templates.
     estimator : {"torch", "sklearn"}
@@ -98,12 +282,67 @@ def run_demo(
     -------
     dict
         The content of results.json.
+
+    Raises
+    ------
+    InputError
+        For a bad setting (:func:`check_demo_settings`) or an output directory that cannot be
+        written (:func:`check_output_dir`), before any work.
+    KeyboardInterrupt
+        On Ctrl-C, at the next safe point (:mod:`roosbi.interrupts`), ``out`` as it was.
     """
+    out = Path(out)
+    # Ctrl-C is honoured at safe points only (roosbi.interrupts). Every file is written into a
+    # staging directory inside `out` (making it is also the check that `out` is writable, before
+    # any work) and moved into place when the run is complete: an interrupted or failed run leaves
+    # `out` exactly as it was.
+    with deferred_interrupts() as interrupts:
+        check_demo_settings(problem, seed, estimator, device, n_train, n_templates, n_bins, morph_setting)
+        with _staging(out) as stage:
+            results = _pipeline(
+                problem=problem,
+                out=out,
+                stage=stage,
+                seed=seed,
+                estimator=estimator,
+                device=device,
+                n_train=n_train,
+                estimator_settings=estimator_settings,
+                normalize=normalize,
+                morph_setting=morph_setting,
+                n_templates=n_templates,
+                progress=progress,
+                plots=plots,
+                n_bins=n_bins,
+            )
+            checkpoint()
+            _publish(stage, out)
+            interrupts.done()  # the results are in place: a later Ctrl-C does not undo them
+    log.info("wrote %s", out)
+    return results
+
+
+def _pipeline(
+    *,
+    problem: str,
+    out: Path,
+    stage: Path,
+    seed: int,
+    estimator: str,
+    device: str,
+    n_train: int | None,
+    estimator_settings: dict | None,
+    normalize: bool,
+    morph_setting: str,
+    n_templates: int | None,
+    progress: bool,
+    plots: bool,
+    n_bins: int | None,
+) -> dict:
+    """The stages of :func:`run_demo`, writing into ``stage``; what is written names ``out``."""
     t_start = time.perf_counter()
     ROOT = import_root()
     ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     library = load_library()
 
     seed_data, seed_sample, seed_net, seed_templates = stage_seeds(seed)
@@ -111,6 +350,15 @@ def run_demo(
     is_mixture = bool(prob.components)
     defaults = DEMO_DEFAULTS.get(problem, DEMO_DEFAULTS["gauss1d"])
     n_train = defaults["n_train"] if n_train is None else n_train
+    if not is_mixture:
+        n_templates = defaults["n_templates"] if n_templates is None else n_templates
+        if n_templates ** len(prob.parameters) > MAX_TEMPLATES:
+            raise InputError(
+                f"{n_templates} templates per parameter make a grid of {n_templates ** len(prob.parameters)} "
+                f"templates for the {len(prob.parameters)} parameters of '{problem}', more than {MAX_TEMPLATES}: "
+                "lower --templates"
+            )
+    checkpoint()
     t0 = time.perf_counter()
     if is_mixture:
         sample = simulate_components(prob, n_signal_events=n_train, seed=seed_sample)
@@ -118,28 +366,32 @@ def run_demo(
         sample = simulate(prob, n_target=n_train, seed=seed_sample)
     simulate_s = time.perf_counter() - t0
 
-    est, train_s = _train(sample, estimator, device, estimator_settings, seed_net, progress)
-    onnx_path = est.to_onnx(out / "model.onnx")
+    with interruptible():  # torch or scikit-learn only: Ctrl-C may stop it at once
+        est, train_s = _train(sample, estimator, device, estimator_settings, seed_net, progress)
+    onnx_path = est.to_onnx(stage / "model.onnx")
+    checkpoint()
     ratio = learned_ratio(onnx_path, workspace=prob.workspace, name="learned_ratio")
     if is_mixture:
         pdfs, notes = _mixture_pdfs(prob, ratio, sample, n_bins or defaults["n_bins"])
     else:
-        n_templates = defaults["n_templates"] if n_templates is None else n_templates
         pdfs, notes = _morphing_pdfs(prob, ratio, normalize, morph_setting, n_templates, n_train, seed_templates)
+    checkpoint()
 
     t0 = time.perf_counter()
     fits, nlls = _fit_all(prob, pdfs)
     fit_s = time.perf_counter() - t0
+    checkpoint()
 
     _annotate_workspace(prob, pdfs)
-    _write_workspace(prob.workspace, out / "workspace.root")
-    _copy_library(library, out)
+    _write_workspace(prob.workspace, stage / "workspace.root")
+    _copy_library(library, stage)
+    checkpoint()
     figures = {}
     if plots:
         if is_mixture:
-            figures = _mixture_figures(prob, est, ratio, sample, fits, nlls, out)
+            figures = _mixture_figures(prob, est, ratio, sample, fits, nlls, stage)
         else:
-            figures = _figures(prob, est, ratio, fits, nlls, out)
+            figures = _figures(prob, est, ratio, fits, nlls, stage)
     timings = {
         "simulate_s": simulate_s,
         "train_s": train_s,
@@ -161,13 +413,12 @@ def run_demo(
         },
         timings=timings,
     )
-    write_json(results, out / "results.json")
+    write_json(results, stage / "results.json")
     notes.append(
         f"Fit any NLL again without Python: root -b -q 'macros/fit_workspace.C(\"{out / 'workspace.root'}\")' "
         f"(library: {library})."
     )
-    write_atomic(out / "report.md", markdown_report(results, fits, figures, notes).encode())
-    log.info("wrote %s", out)
+    write_atomic(stage / "report.md", markdown_report(results, fits, figures, notes).encode())
     return results
 
 
@@ -251,6 +502,7 @@ def _fit_all(prob: Problem, pdfs: dict[str, str]):
     fits, nlls = {}, {}
     ROOT = import_root()
     for name, pdf_name in pdfs.items():
+        checkpoint()
         # RooMomentMorphFuncND evaluates its unused non-linear terms (0 * inf) whenever the
         # parameters move, which RooFit reports as evaluation errors although the value is fine:
         # count them instead of printing them, and keep them from steering MIGRAD.
@@ -273,20 +525,14 @@ def _fit_all(prob: Problem, pdfs: dict[str, str]):
 
 def _annotate_workspace(prob: Problem, pdfs: dict[str, str]) -> None:
     """Record, inside the workspace, what macros/fit_workspace.C should fit and on which data."""
-    ROOT = import_root()
-    ws = prob.workspace
-    for name, pdf_name in pdfs.items():
-        ws.pdf(pdf_name).setStringAttribute("roosbi_nll", name)
-    ws.defineSet("roosbi_parameters", ",".join(prob.parameters))
-    ws.Import(ROOT.TNamed("roosbi_observed_data", prob.observed_data), True)
+    mark_fits(prob.workspace, pdfs, prob.observed_data, prob.parameters)
 
 
 def _copy_library(library: Path, out: Path) -> None:
     """Put the library (with its rootmap and dictionary .pcm) beside workspace.root for macros."""
-    for src in library.parent.iterdir():
-        if src.suffix in (".so", ".pcm", ".rootmap"):
-            with atomic_path(out / src.name) as tmp:
-                shutil.copyfile(src, tmp)
+    for name in LIBRARY_FILES:
+        with atomic_path(out / name) as tmp:
+            shutil.copyfile(library.parent / name, tmp)
 
 
 def _write_workspace(ws, path: Path) -> None:
@@ -303,10 +549,12 @@ def _figures(prob: Problem, est, ratio, fits, nlls, out: Path) -> dict[str, str]
     params = [prob.var(n) for n in prob.parameters]
     scans = [_slice_scan(par, params, fits, nlls) for par in params]
     plot_delta_nll(scans, fits, prob.truth, out / "delta_nll.png")
+    checkpoint()
     figures = {"Delta NLL": "delta_nll.png"}
     if len(params) >= 2:
         grid = _contour_grid(params[0], params[1], params, fits, nlls)
         plot_contours(grid, fits, prob.truth, out / "contours.png")
+        checkpoint()
         figures["Delta NLL contours"] = "contours.png"
 
     # Learned vs exact ratio along the first observable, the other observables at the median of
@@ -325,6 +573,7 @@ def _figures(prob: Problem, est, ratio, fits, nlls, out: Path) -> dict[str, str]
         learned = evaluate_log_ratio(ratio, np.column_stack([points, np.tile(theta, (len(points), 1))]))
         curves[value] = (np.exp(learned), _exact_ratio(prob, points, theta))
     plot_ratio(points[:, 0], curves, x.GetName(), par.GetName(), out / "ratio.png")
+    checkpoint()
     figures["learned vs exact ratio"] = "ratio.png"
     plot_training(est.history_, est.name, out / "training.png")
     figures["training"] = "training.png"
@@ -338,6 +587,7 @@ def _mixture_figures(prob: Problem, est, ratio, sample, fits, nlls, out: Path) -
 
     mu = prob.var(prob.parameters[0])
     plot_delta_nll([_slice_scan(mu, [mu], fits, nlls)], fits, prob.truth, out / "delta_nll.png")
+    checkpoint()
     x = prob.var(prob.observables[0])
     points = np.linspace(x.getMin(), x.getMax(), 400)[:, None]
     curve = (np.exp(evaluate_log_ratio(ratio, points)), np.exp(component_log_ratio(prob, points)))
@@ -356,6 +606,7 @@ def _mixture_figures(prob: Problem, est, ratio, sample, fits, nlls, out: Path) -
     }
     observed = np.histogram(scores, bins=edges)[0].astype(float)
     plot_templates(edges, expected, observed, "classifier score r/(1+r)", out / "templates.png")
+    checkpoint()
     plot_training(est.history_, est.name, out / "training.png")
     _set_parameters([mu], fits["analytic"])
     return {
@@ -377,7 +628,18 @@ def _slice_scan(par, params: list, fits, nlls) -> Scan:
     for name, nll in nlls.items():
         _set_parameters(params, fits[name])
         scan.delta_nll[name] = scan_nll(nll, par, scan.values, fits[name].nll_min)
+        _note_lower_points(fits[name], params, {par.GetName(): scan.values}, scan.delta_nll[name])
     return scan
+
+
+def _note_lower_points(fit, params: list, axes: dict[str, np.ndarray], delta_nll: np.ndarray) -> None:
+    """Flag the fit if a scanned point lies below its minimum (the scans are drawn, so they must agree)."""
+    best = {p.GetName(): fit.params[p.GetName()].value for p in params}
+    grids = np.meshgrid(*axes.values(), indexing="xy") if len(axes) > 1 else list(axes.values())
+    i = int(np.nanargmin(delta_nll)) if np.isfinite(delta_nll).any() else None
+    if i is not None:
+        point = {**best, **{name: float(g.ravel()[i]) for name, g in zip(axes, grids, strict=True)}}
+        fit.note_lower_point(point, fit.nll_min + float(delta_nll.ravel()[i]))
 
 
 def _contour_grid(par_x, par_y, params: list, fits, nlls, n: int = 21) -> Grid2D:
@@ -386,6 +648,8 @@ def _contour_grid(par_x, par_y, params: list, fits, nlls, n: int = 21) -> Grid2D
     for name, nll in nlls.items():
         _set_parameters(params, fits[name])
         grid.delta_nll[name] = scan_nll_2d(nll, par_x, par_y, grid.x, grid.y, fits[name].nll_min)
+        axes = {par_x.GetName(): grid.x, par_y.GetName(): grid.y}
+        _note_lower_points(fits[name], params, axes, grid.delta_nll[name])
     return grid
 
 

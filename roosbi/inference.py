@@ -13,9 +13,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checks import require_object
+from .interrupts import checkpoint
 from .library import import_root
+from .roofit import check_data_coverage
 
 log = logging.getLogger(__name__)
+
+
+#: How far below the reported minimum (in NLL units) a scanned point must be to flag a local
+#: minimum. Minuit stops with EDM ~ 1e-5 at roosbi's tolerance, so a lower point at 0.01 is real.
+LOWER_POINT_TOLERANCE = 0.01
+#: Points per parameter of the scan over each parameter's whole range that :func:`fit_nll` runs
+#: after the fit to look for a lower point.
+CHECK_POINTS = 21
 
 
 @dataclass
@@ -38,6 +49,28 @@ class FitResult:
     hesse_status: int = 0
     minos_status: int = 0
     edm: float = 0.0
+    #: Parameters whose best-fit value lies on a limit of their range: the minimum is not an
+    #: interior one, and neither HESSE's error nor Minuit's status 0 describes it.
+    at_limit: list[str] = field(default_factory=list)
+    #: A point where the NLL is lower than at the reported minimum (by more than
+    #: :data:`LOWER_POINT_TOLERANCE`), found by a scan: the fit ended in a local minimum.
+    lower_point: dict[str, float] | None = None
+    #: The NLL at ``lower_point``.
+    lower_nll: float | None = None
+
+    @property
+    def flags(self) -> list[str]:
+        """What is wrong with the minimum beyond Minuit's status, in words (empty if nothing)."""
+        out = [f"{name} at a limit of its range" for name in self.at_limit]
+        if self.lower_point is not None:
+            where = ", ".join(f"{k}={v:.4g}" for k, v in self.lower_point.items())
+            out.append(f"not the global minimum: NLL lower by {self.nll_min - self.lower_nll:.3g} at {where}")
+        return out
+
+    def note_lower_point(self, point: dict[str, float], nll: float) -> None:
+        """Record ``point`` if its NLL is below the minimum by more than the tolerance (and below any earlier one)."""
+        if nll < self.nll_min - LOWER_POINT_TOLERANCE and (self.lower_nll is None or nll < self.lower_nll):
+            self.lower_point, self.lower_nll = dict(point), float(nll)
 
 
 @dataclass
@@ -56,12 +89,22 @@ def create_nll(pdf, data, backend: str = "cpu"):
     ``backend`` is RooFit's evaluation backend: "cpu" (vectorised, the default) or "legacy".
     """
     ROOT = import_root()
+    require_object(pdf, "pdf", "RooAbsPdf")
+    require_object(data, "data", "RooAbsData")
+    check_data_coverage(pdf, data)  # warns about events far outside a learned ratio's training range
     nll = pdf.createNLL(data, ROOT.RooFit.Offset("none"), EvalBackend=backend)
     ROOT.SetOwnership(nll, True)
     return nll
 
 
-def fit_nll(nll, parameters, start: dict[str, float], minos: bool = True, error_wall: bool = True) -> FitResult:
+def fit_nll(
+    nll,
+    parameters,
+    start: dict[str, float],
+    minos: bool = True,
+    error_wall: bool = True,
+    check_points: int = CHECK_POINTS,
+) -> FitResult:
     """Minimise ``nll`` over ``parameters`` (RooRealVars), starting from ``start``.
 
     Parameters
@@ -78,8 +121,20 @@ def fit_nll(nll, parameters, start: dict[str, float], minos: bool = True, error_
         RooFit's evaluation-error wall: where the NLL reports an evaluation error, MINUIT sees a
         large value and backs away. Turn it off only for an NLL whose errors are known to be
         harmless (RooMomentMorphFuncND reports its unused non-linear terms at every step).
+    check_points : int
+        After the fit, the NLL is scanned at this many points over each parameter's whole range
+        (the others at their best-fit values); a point lower than the minimum is reported in
+        ``FitResult.lower_point`` (a local minimum). 0 turns the scan off.
+
+    Returns
+    -------
+    FitResult
+        Minuit's statuses, and ``at_limit`` / ``lower_point``, which Minuit's status does not
+        show: a fit that ends on a parameter's limit or in a local minimum can have status 0.
     """
     ROOT = import_root()
+    require_object(nll, "nll", "RooAbsReal")
+    parameters = [require_object(par, f"parameters[{i}]", "RooRealVar") for i, par in enumerate(parameters)]
     for par in parameters:
         par.setVal(start[par.GetName()])
         par.setError(0.1 * (par.getMax() - par.getMin()))
@@ -123,18 +178,41 @@ def fit_nll(nll, parameters, start: dict[str, float], minos: bool = True, error_
         minos_status=int(minos_status),
         edm=float(result.edm()),
     )
+    fit.at_limit = [par.GetName() for par in parameters if _at_limit(par)]
+    if check_points:
+        _scan_for_lower_point(nll, parameters, fit, check_points)
     log.info("fit: status %d, %s", fit.status, {k: f"{v.value:.4f} +- {v.error:.4f}" for k, v in params.items()})
+    for flag in fit.flags:
+        log.warning("fit over %s: %s", ", ".join(params), flag)
     return fit
+
+
+def _at_limit(par) -> bool:
+    """True if the value sits on a limit (Minuit's parameter transformation stops it just inside)."""
+    tolerance = 1e-5 * (par.getMax() - par.getMin())
+    return par.getVal() - par.getMin() < tolerance or par.getMax() - par.getVal() < tolerance
+
+
+def _scan_for_lower_point(nll, parameters, fit: FitResult, n: int) -> None:
+    """Scan each parameter over its range, the others at the best fit; note any lower point."""
+    best = {par.GetName(): par.getVal() for par in parameters}
+    for par in parameters:
+        values = np.linspace(par.getMin(), par.getMax(), n)
+        for value, delta in zip(values, scan_nll(nll, par, values, fit.nll_min), strict=True):
+            fit.note_lower_point({**best, par.GetName(): float(value)}, fit.nll_min + delta)
 
 
 def scan_nll(nll, parameter, values: np.ndarray, nll_min: float) -> np.ndarray:
     """``nll(value) - nll_min`` along one parameter (the others stay where they are)."""
     saved = parameter.getVal()
     out = np.empty(len(values))
-    for i, v in enumerate(values):
-        parameter.setVal(float(v))
-        out[i] = nll.getVal() - nll_min
-    parameter.setVal(saved)
+    try:
+        for i, v in enumerate(values):
+            checkpoint()  # a deferred Ctrl-C stops the scan here (roosbi.interrupts)
+            parameter.setVal(float(v))
+            out[i] = nll.getVal() - nll_min
+    finally:
+        parameter.setVal(saved)
     return out
 
 
@@ -153,13 +231,16 @@ def scan_nll_2d(nll, par_x, par_y, xs: np.ndarray, ys: np.ndarray, nll_min: floa
     """``nll - nll_min`` on the grid ``ys x xs`` (rows follow ``ys``); the others stay where they are."""
     saved = par_x.getVal(), par_y.getVal()
     out = np.empty((len(ys), len(xs)))
-    for i, y in enumerate(ys):
-        par_y.setVal(float(y))
-        for j, x in enumerate(xs):
-            par_x.setVal(float(x))
-            out[i, j] = nll.getVal() - nll_min
-    par_x.setVal(saved[0])
-    par_y.setVal(saved[1])
+    try:
+        for i, y in enumerate(ys):
+            par_y.setVal(float(y))
+            for j, x in enumerate(xs):
+                checkpoint()  # a deferred Ctrl-C stops the scan here (roosbi.interrupts)
+                par_x.setVal(float(x))
+                out[i, j] = nll.getVal() - nll_min
+    finally:
+        par_x.setVal(saved[0])
+        par_y.setVal(saved[1])
     return out
 
 

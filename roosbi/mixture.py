@@ -26,6 +26,7 @@ import math
 import numpy as np
 from scipy.special import expit
 
+from .checks import require_object
 from .exceptions import InputError
 from .library import import_root
 from .problems import Problem
@@ -90,6 +91,7 @@ def simulate_components(
         observables=list(problem.observables),
         parameters=[],
         parameter_ranges={},
+        reference=f"pdf {problem.components['background']}",
     )
 
 
@@ -97,7 +99,7 @@ def _yield(value, label: str, name: str):
     """A positive expected yield as a RooAbsReal (a RooConstVar for a number)."""
     ROOT = import_root()
     if isinstance(value, ROOT.RooAbsReal):
-        number, obj = value.getVal(), value
+        number, obj = require_object(value, label).getVal(), value
     else:
         number, obj = float(value), None
     if not (math.isfinite(number) and number > 0):
@@ -138,16 +140,14 @@ def mixture_pdf(ratio, mu, n_signal, n_background, name: str = "learned_mixture"
         yield that is not positive.
     """
     ROOT = import_root()
-    if hasattr(ratio, "output") and ratio.output() != OUTPUTS["ratio"]:
+    require_object(ratio, "ratio", "RooAbsReal")
+    require_object(mu, "mu", "RooRealVar")
+    if isinstance(ratio, ROOT.RooLearnedRatio) and ratio.output() != OUTPUTS["ratio"]:
         kind = next((k for k, v in OUTPUTS.items() if v == ratio.output()), ratio.output())
         raise InputError(
             f"mixture_pdf needs the ratio r(x) itself, but '{ratio.GetName()}' returns {kind}; "
             "build it with learned_ratio(..., output='ratio')"
         )
-    if not isinstance(ratio, ROOT.RooAbsReal):
-        raise InputError(f"ratio must be a RooAbsReal, not {type(ratio).__name__}")
-    if not isinstance(mu, ROOT.RooRealVar):
-        raise InputError(f"mu must be a RooRealVar, not {type(mu).__name__}")
     if not (mu.hasMin() and mu.hasMax()):
         raise InputError(
             f"the signal strength '{mu.GetName()}' needs a finite range (for example [0, 5]): the fits start "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checks import require_object
 from .exceptions import InputError
 from .library import import_root
 
@@ -58,7 +59,7 @@ class Problem:
     components: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        ws = self.workspace
+        ws = require_object(self.workspace, "workspace", "RooWorkspace")
         for name in (self.target_pdf, self.reference_pdf):
             if not ws.pdf(name):
                 raise InputError(f"no pdf named '{name}' in workspace '{ws.GetName()}'{self._known(ws.allPdfs())}")

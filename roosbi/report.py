@@ -19,7 +19,7 @@ def results_dict(
     training: dict,
     timings: dict[str, float],
 ) -> dict:
-    """The results in the layout of design.md."""
+    """The results in the layout of docs/architecture.md."""
     return {
         "problem": problem,
         "seed": seed,
@@ -35,6 +35,11 @@ def results_dict(
                     p: {"value": r.value, "error": r.error, "minos": [r.minos[0], r.minos[1]]}
                     for p, r in fit.params.items()
                 },
+                # Beyond Minuit's status: a minimum on a limit, or a scanned point below it.
+                "at_limit": list(fit.at_limit),
+                "global_minimum": fit.lower_point is None,
+                "lower_point": fit.lower_point,
+                "flags": fit.flags,
             }
             for name, fit in fits.items()
         },
@@ -75,6 +80,11 @@ def markdown_report(results: dict, fits: dict[str, FitResult], figures: dict[str
                 f"{bias} | {ratio} | {fit.nll_min:.3f} | {fit.edm:.1e} "
                 f"| {fit.status}/{fit.hesse_status}/{fit.minos_status} | {fit.time_s:.3f} |"
             )
+    flagged = [(name, flag) for name, fit in fits.items() for flag in fit.flags]
+    if flagged:
+        lines += ["", "**Warning: some minima cannot be trusted as they are** (Minuit's status does not say so):"]
+        lines += [""]
+        lines += [f"- {name}: {flag}" for name, flag in flagged]
     tr = results["training"]
     lines += ["", "## Training", ""]
     lines += [

@@ -12,30 +12,48 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import require_object
 from .exceptions import InputError, UnsupportedModelError
 from .library import import_root, load_library
-from .onnx import ACTIVATION_CODES, DenseNetwork, load_model, read_metadata, translate, write_atomic
+from .onnx import (
+    ACTIVATION_CODES,
+    DenseNetwork,
+    load_model,
+    log_ratio_from_output,
+    onnxruntime_session,
+    output_kind,
+    read_metadata,
+    resolve_output,
+    set_metadata,
+    translate,
+    write_atomic,
+)
 
 log = logging.getLogger(__name__)
 
 OUTPUTS = {"ratio": 0, "log_ratio": 1, "score": 2}
 
+#: How far (a fraction of the training width, each side) an observable may go beyond the extent of
+#: the training sample before RooLearnedRatio and :func:`check_data_coverage` warn. Parameters get
+#: no margin: they were drawn over their whole training range, so any value beyond it is an
+#: extrapolation; the extent of a sample is only its most extreme events, which observed events
+#: pass by a little now and then (the reasoning is in RooLearnedRatio.h).
+OBSERVABLE_MARGIN = 0.05
+
 
 def _resolve_inputs(inputs, workspace) -> list:
     """RooAbsReal objects for ``inputs`` (objects, or names looked up in ``workspace``)."""
-    ROOT = import_root()
     resolved = []
-    for item in inputs:
+    for i, item in enumerate(inputs):
         if isinstance(item, str):
             if workspace is None:
                 raise InputError(f"input '{item}' is given by name, so a workspace is needed to look it up")
+            require_object(workspace, "workspace", "RooWorkspace")
             obj = workspace.arg(item)
             if not obj:
                 raise InputError(f"no variable or function named '{item}' in workspace '{workspace.GetName()}'")
             item = obj
-        if not isinstance(item, ROOT.RooAbsReal):
-            raise InputError(f"input {item!r} is not a RooAbsReal")
-        resolved.append(item)
+        resolved.append(require_object(item, f"inputs[{i}]", "RooAbsReal"))
     return resolved
 
 
@@ -46,13 +64,14 @@ def learned_ratio(
     name: str = "learned_ratio",
     output: str = "ratio",
     backend: str = "native",
+    model_output: str | None = None,
 ):
     """Build a ``RooLearnedRatio`` from an ONNX model.
 
     Parameters
     ----------
     model : str, path, bytes or onnx.ModelProto
-        A roosbi ONNX model (raw inputs in, log r out).
+        An ONNX model: raw inputs in; out log r, or class probabilities or logits (``model_output``).
     inputs : list of str or RooAbsReal, optional
         The RooFit inputs in network order. Defaults to the input names recorded in the model's
         metadata, looked up in ``workspace``.
@@ -67,6 +86,17 @@ def learned_ratio(
         Python callback (``RooFit.bindFunction``) around onnxruntime, for graphs the translator
         cannot express (tree ensembles, convolutions). It cannot be written to a workspace file or
         used from C++, and it calls Python for every batch; a warning says so.
+    model_output : {"log_ratio", "probability", "probabilities", "logits"}, optional
+        What the model's output holds (:data:`roosbi.onnx.MODEL_OUTPUTS`): log r (the logit of
+        the target class); one column p of the target class (log r = log(p / (1 - p))); two
+        columns (p_reference, p_target) (log r = log(p1 / p0)); or two softmax logits (log r =
+        z1 - z0). Class 1 is the target p(x|theta). None (default): the model's ``roosbi.output``
+        metadata (roosbi's exports; :func:`roosbi.annotate_model` for other models), else only what
+        is unambiguous (skl2onnx classifier outputs; an output computed by a linear layer, a logit);
+        an output after a Sigmoid or Softmax, or of a tree ensemble regressor, with no metadata is
+        refused rather than guessed. The native backend drops a final Sigmoid, or replaces a final
+        2-class Softmax by the difference of the logits; onnxruntime probabilities are clipped to
+        [1e-300, 1] before the log.
 
     Returns
     -------
@@ -78,28 +108,52 @@ def learned_ratio(
     UnsupportedModelError
         If the graph cannot be translated (the message names the operator).
     InputError
-        If the number of inputs does not match the network, or a name is unknown.
+        If the number of inputs does not match the network, a name is unknown, or what the model's
+        output holds is ambiguous (pass ``model_output``).
     """
     if output not in OUTPUTS:
         raise InputError(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}")
+    if model_output is not None:
+        output_kind(model_output)
     proto = load_model(model)
     meta = read_metadata(proto)
     if inputs is None:
         if "inputs" not in meta:
-            raise InputError("the model records no input names; pass inputs=[...] explicitly")
+            raise InputError(
+                "the model records no input names; pass inputs=[...] explicitly, or record them in the model "
+                "with roosbi.annotate_model(path, output=..., inputs=[...])"
+            )
         inputs = meta["inputs"]
     args = _resolve_inputs(inputs, workspace)
     if backend == "onnxruntime":
-        return _onnxruntime_ratio(proto, args, name, output)
+        return _onnxruntime_ratio(proto, args, name, output, model_output)
     if backend != "native":
         raise InputError(f"backend must be 'native' or 'onnxruntime', not {backend!r}")
-    network = translate(proto)
-    _warn_outside_range(args, meta)
-    return ratio_from_network(network, args, name=name, output=output, onnx_bytes=proto.SerializeToString())
+    network = translate(proto, model_output)
+    if model_output is not None:  # the stored model says what its output holds, for export_onnx
+        proto = _with_output_metadata(proto, model_output)
+    ranges, margins = _recorded_ranges(meta, args)
+    ratio = ratio_from_network(
+        network,
+        args,
+        name=name,
+        output=output,
+        onnx_bytes=proto.SerializeToString(),
+        training_ranges=ranges,
+        range_margins=margins,
+    )
+    _warn_outside_range(ratio)
+    return ratio
 
 
 def ratio_from_network(
-    network: DenseNetwork, inputs, name: str = "learned_ratio", output: str = "ratio", onnx_bytes=b""
+    network: DenseNetwork,
+    inputs,
+    name: str = "learned_ratio",
+    output: str = "ratio",
+    onnx_bytes=b"",
+    training_ranges: dict | None = None,
+    range_margins: dict | None = None,
 ):
     """Build a ``RooLearnedRatio`` from dense layers (what :func:`roosbi.onnx.translate` returns).
 
@@ -115,15 +169,25 @@ def ratio_from_network(
         What the object returns.
     onnx_bytes : bytes
         The ONNX model to store in the object (empty when the layers did not come from one).
+    training_ranges : dict, optional
+        ``{input name: (lo, hi)}``, keyed by the names of the RooFit inputs (variables or
+        functions): where the network was trained. The object warns (RooFit's message service,
+        once per input) when it is evaluated outside them. Inputs left out get (-inf, inf): no
+        check. None (the default): no ranges, no checks.
+    range_margins : dict, optional
+        ``{input name: fraction}``: how far beyond each end an input may go without a warning, as
+        a fraction of its training width (default 0; :func:`learned_ratio` gives observables
+        :data:`OBSERVABLE_MARGIN`).
 
     Raises
     ------
     InputError
-        If the number of inputs does not match the network or a value is not finite.
+        If the number of inputs does not match the network, a value is not finite, or a training
+        range or margin is malformed or names no input.
     """
     if output not in OUTPUTS:
         raise InputError(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}")
-    args = list(inputs)
+    args = [require_object(arg, f"inputs[{i}]", "RooAbsReal") for i, arg in enumerate(inputs)]
     n_net = network.layer_sizes[0]
     if n_net != len(args):
         names = ", ".join(a.GetName() for a in args)
@@ -132,6 +196,7 @@ def ratio_from_network(
     biases = np.concatenate([np.asarray(b, dtype=np.float64).ravel() for b in network.biases])
     if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(biases))):
         raise InputError("the network's weights or biases hold NaN or Inf")
+    bounds = _range_vectors(args, training_ranges, range_margins)
 
     ROOT = import_root()
     load_library()
@@ -151,32 +216,54 @@ def ratio_from_network(
         vec["std::uint8_t"](list(onnx_bytes)),
         OUTPUTS[output],
     )
+    if bounds is not None:
+        ratio.setTrainingRanges(*(vec["double"](b) for b in bounds))
     # RooFit proxies hold raw pointers: keep the inputs alive as long as the ratio is
     # (`learned_ratio(path, inputs=[ROOT.RooRealVar(...)])` would otherwise dangle).
     ratio._roosbi_keepalive = args
     return ratio
 
 
-def _onnxruntime_ratio(proto, args: list, name: str, output: str):
-    """The model behind RooFit.bindFunction, evaluated by onnxruntime (not persistable)."""
-    import onnxruntime as ort
+def _with_output_metadata(proto, model_output: str):
+    """A copy of ``proto`` whose ``roosbi.output`` metadata is ``model_output``."""
+    import onnx
 
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    set_metadata(copy, {"output": resolve_output(proto, model_output).kind})
+    return copy
+
+
+def _onnxruntime_ratio(proto, args: list, name: str, output: str, model_output: str | None = None):
+    """The model behind RooFit.bindFunction, evaluated by onnxruntime (not persistable)."""
     ROOT = import_root()
+    choice = resolve_output(proto, model_output)
     n_graph = proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
     if n_graph and n_graph != len(args):
         raise InputError(f"the ONNX model takes {n_graph} inputs but {len(args)} RooFit inputs were given")
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    spec = session.get_inputs()[0]
-    dtype = np.float64 if spec.type == "tensor(double)" else np.float32
+    session, input_name, dtype = onnxruntime_session(proto, threads=None)
+    warned = []
 
     def evaluate(*columns):
         n = max(len(np.atleast_1d(c)) for c in columns)
         table = np.column_stack([np.broadcast_to(np.asarray(c, dtype=dtype), (n,)) for c in columns])
-        logr = np.asarray(session.run(None, {spec.name: table})[0], dtype=np.float64).reshape(n, -1)[:, 0]
+        raw = session.run([choice.tensor], {input_name: table})[0]
+        logr, invalid = log_ratio_from_output(raw, choice.kind, n)
+        if invalid.any() and not warned:  # NaN for RooFit; an exception would not get through the callback
+            warned.append(True)
+            log.warning(
+                "'%s': output '%s' holds values outside [0, 1], which are not probabilities (%s from %s); "
+                "they give NaN",
+                name,
+                choice.tensor,
+                choice.kind,
+                choice.source,
+            )
         if output == "log_ratio":
             return logr
         return np.exp(logr) if output == "ratio" else 1.0 / (1.0 + np.exp(-logr))
 
+    evaluate(*(arg.getVal() for arg in args))  # the output has the columns model_output needs, or an error now
     bound = ROOT.RooFit.bindFunction(name, evaluate, *args)
     bound._roosbi_keepalive = (args, session, evaluate)
     log.warning(
@@ -193,6 +280,7 @@ def evaluate_log_ratio(ratio, inputs: np.ndarray) -> np.ndarray:
 
     The shape is checked here: the C++ method takes a raw pointer and cannot.
     """
+    require_object(ratio, "ratio", "RooLearnedRatio")
     inputs = np.ascontiguousarray(inputs, dtype=np.float64)
     n_inputs = ratio.layerSizes()[0]
     if inputs.ndim != 2 or inputs.shape[1] != n_inputs:
@@ -203,21 +291,152 @@ def evaluate_log_ratio(ratio, inputs: np.ndarray) -> np.ndarray:
     return out
 
 
-def _warn_outside_range(args, meta: dict) -> None:
-    """Warn when a parameter's range reaches outside the range the network was trained on."""
-    for arg in args:
-        trained = meta.get("parameter_ranges", {}).get(arg.GetName())
-        if trained is None or not hasattr(arg, "getMin"):
+def _recorded_ranges(meta: dict, args: list) -> tuple[dict | None, dict]:
+    """Training ranges and margins from a model's metadata, keyed by the names of the RooFit inputs.
+
+    The model names its inputs (``inputs``); they are matched to ``args`` by position, so inputs
+    renamed in RooFit (or functions standing in for them) get the right range. Models from older
+    roosbi versions record only ``parameter_ranges``: the observables then get no check.
+    """
+    recorded = {**meta.get("parameter_ranges", {}), **meta.get("input_ranges", {})}
+    if not recorded:
+        return None, {}
+    names = meta.get("inputs")
+    if not isinstance(names, list) or len(names) != len(args):
+        names = [arg.GetName() for arg in args]
+    observables = set(meta.get("observables", []))
+    ranges, margins = {}, {}
+    for model_name, arg in zip(names, args, strict=True):
+        if model_name in recorded:
+            ranges[arg.GetName()] = recorded[model_name]
+            margins[arg.GetName()] = OBSERVABLE_MARGIN if model_name in observables else 0.0
+    return ranges or None, margins
+
+
+def _range_vectors(args: list, training_ranges, range_margins) -> tuple[list, list, list] | None:
+    """Checked (lo, hi, margin) lists in input order for ``RooLearnedRatio::setTrainingRanges``."""
+    if training_ranges is None:
+        if range_margins:
+            raise InputError("range_margins needs training_ranges")
+        return None
+    margins_given = range_margins or {}
+    if not isinstance(training_ranges, dict) or not isinstance(margins_given, dict):
+        raise InputError("training_ranges and range_margins must be dicts keyed by input name")
+    names = [arg.GetName() for arg in args]
+    unknown = sorted(set(training_ranges) - set(names)) + sorted(set(margins_given) - set(names))
+    if unknown:
+        raise InputError(
+            f"training range or margin given for {', '.join(map(repr, unknown))}, which "
+            f"{'is' if len(unknown) == 1 else 'are'} not among the inputs ({', '.join(names)})"
+        )
+    lo, hi, margins = [], [], []
+    for name in names:
+        pair = training_ranges.get(name, (-np.inf, np.inf))
+        try:
+            a, b = (float(v) for v in pair)
+        except (TypeError, ValueError):
+            raise InputError(f"training_ranges['{name}'] must be a pair (lo, hi), not {pair!r}") from None
+        if np.isnan(a) or np.isnan(b) or not a <= b or a == np.inf or b == -np.inf:
+            raise InputError(f"training_ranges['{name}'] = ({a:g}, {b:g}) is not a range: need lo <= hi and no NaN")
+        margin = margins_given.get(name, 0.0)
+        try:
+            margin = float(margin)
+        except (TypeError, ValueError):
+            margin = float("nan")
+        if not (np.isfinite(margin) and margin >= 0):
+            raise InputError(f"range_margins['{name}'] = {margins_given[name]!r} must be a finite number >= 0")
+        lo.append(a)
+        hi.append(b)
+        margins.append(margin)
+    return lo, hi, margins
+
+
+def _margin_note(margin: float) -> str:
+    return f" widened by {100 * margin:g}% of its width each side" if margin > 0 else ""
+
+
+def _warn_outside_range(ratio) -> None:
+    """Warn when an input's RooFit range reaches beyond the range the network was trained on.
+
+    The object itself warns when it is *evaluated* out there (a fit may never go there); this
+    says at build time that it can. Same ranges and margins as the object's check.
+    """
+    if not ratio.hasTrainingRanges():
+        return
+    covered_lo, covered_hi = ratio.coveredMin(), ratio.coveredMax()
+    for i, arg in enumerate(ratio.inputs()):
+        # A function has no range of its own. (Not hasattr: a failed lookup on a cppyy object goes
+        # through cppyy's error path, which crashes if Ctrl-C lands there; see roosbi.interrupts.)
+        if not arg.InheritsFrom("RooAbsRealLValue"):
             continue
-        if arg.getMin() < trained[0] - 1e-12 or arg.getMax() > trained[1] + 1e-12:
+        if arg.getMin() < covered_lo[i] or arg.getMax() > covered_hi[i]:
             log.warning(
-                "parameter '%s' ranges over [%g, %g] but the network was trained on [%g, %g]; "
+                "input '%s' ranges over [%g, %g] but the network was trained on [%g, %g]%s; "
                 "the learned ratio is an extrapolation outside that range",
                 arg.GetName(),
                 arg.getMin(),
                 arg.getMax(),
-                *trained,
+                ratio.trainingMin()[i],
+                ratio.trainingMax()[i],
+                _margin_note(ratio.trainingMargins()[i]),
             )
+
+
+def check_data_coverage(pdf, data) -> dict[tuple[str, str], int]:
+    """Warn about observed events that lie outside the range a learned ratio was trained on.
+
+    For every ``RooLearnedRatio`` among the components of ``pdf`` that has training ranges, and
+    each of its inputs that is a column of ``data``, counts the events outside the covered range
+    (the training range widened by the input's margin, the rule the C++ object uses) and logs one
+    warning per such input: how many events, the most extreme value, the training range. The
+    learned ratio there is an extrapolation, and can be anything: one event far out can decide
+    a fit. :func:`roosbi.inference.create_nll` calls this.
+
+    Returns
+    -------
+    dict
+        ``{(ratio name, input name): number of events outside}`` for every input checked.
+    """
+    ROOT = import_root()
+    if not hasattr(pdf, "getComponents") or not isinstance(data, ROOT.RooDataSet):
+        return {}  # a RooDataHist's bins lie inside the variables' ranges, which learned_ratio checks
+    ratios = [arg for arg in pdf.getComponents() if arg.InheritsFrom("RooLearnedRatio")]
+    ratios = [ROOT.BindObject(ROOT.addressof(r), ROOT.RooLearnedRatio) for r in ratios]
+    ratios = [r for r in ratios if r.hasTrainingRanges()]
+    if not ratios:
+        return {}
+    columns = data.to_numpy()
+    where = f" of '{data.GetName()}'" if data.GetName() else ""
+    counts = {}
+    for ratio in ratios:
+        covered_lo, covered_hi = ratio.coveredMin(), ratio.coveredMax()
+        for i, arg in enumerate(ratio.inputs()):
+            values = columns.get(arg.GetName())
+            if values is None:
+                continue
+            values = np.asarray(values, dtype=np.float64)
+            outside = (values < covered_lo[i]) | (values > covered_hi[i])
+            counts[(ratio.GetName(), arg.GetName())] = n = int(outside.sum())
+            if not n:
+                continue
+            lo, hi = ratio.trainingMin()[i], ratio.trainingMax()[i]
+            far = values[outside]
+            extreme = far[np.argmax(np.maximum(lo - far, far - hi))]
+            log.warning(
+                "%d of %d events%s have %s outside the range '%s' was trained on, [%g, %g]%s "
+                "(the most extreme at %g): the learned ratio is an extrapolation there, and these events can "
+                "decide the fit",
+                n,
+                len(values),
+                where,
+                arg.GetName(),
+                ratio.GetName(),
+                lo,
+                hi,
+                _margin_note(ratio.trainingMargins()[i]),
+                extreme,
+            )
+    return counts
 
 
 def learned_pdf(ratio, observables, reference_pdf=None, name: str = "learned_pdf", normalize: bool = True):
@@ -243,13 +462,20 @@ def learned_pdf(ratio, observables, reference_pdf=None, name: str = "learned_pdf
         exactly -sum log r + const.
     """
     ROOT = import_root()
-    if hasattr(ratio, "output") and ratio.output() != OUTPUTS["ratio"]:
+    require_object(ratio, "ratio", "RooAbsReal")
+    if reference_pdf is not None:
+        require_object(reference_pdf, "reference_pdf", "RooAbsPdf")
+    learned = isinstance(ratio, ROOT.RooLearnedRatio)
+    if learned and ratio.output() != OUTPUTS["ratio"]:
         raise InputError("learned_pdf needs a RooLearnedRatio with output='ratio'")
-    for obs in observables:
+    for i, obs in enumerate(observables):
+        require_object(obs, f"observables[{i}]", "RooAbsReal")
         if not ratio.dependsOn(obs):
             raise InputError(f"observable '{obs.GetName()}' is not an input of '{ratio.GetName()}'")
+    if learned and normalize:
+        _check_reference(stored_metadata(ratio), reference_pdf)
     func = ratio
-    if reference_pdf is not None and not _is_uniform(reference_pdf):
+    if reference_pdf is not None and not is_uniform(reference_pdf):
         func = ROOT.RooProduct(f"{name}_func", "r * p_ref", ROOT.RooArgList(ratio, reference_pdf))
     pdf = ROOT.RooWrapperPdf(name, f"learned pdf {name}", func, not normalize)
     # The pdf points at the ratio (and the product) without owning them; keep them alive with it,
@@ -258,18 +484,61 @@ def learned_pdf(ratio, observables, reference_pdf=None, name: str = "learned_pdf
     return pdf
 
 
-def _is_uniform(pdf) -> bool:
+def stored_metadata(ratio) -> dict:
+    """The roosbi metadata of the ONNX model stored in a ``RooLearnedRatio`` (empty if it holds none)."""
+    stored = ratio.onnxBytes()
+    return read_metadata(np.asarray(stored, dtype=np.uint8).tobytes()) if stored.size() else {}
+
+
+def _check_reference(meta: dict, reference_pdf) -> None:
+    """Refuse a normalised learned pdf whose reference density is missing or cannot be uniform.
+
+    Normalising r over x gives p(x|theta) only when r is divided by a uniform reference
+    (r = p / p_ref with p_ref constant), or when p_ref itself is given. The model's metadata
+    records what it was trained against; a ratio to a fixed parameter point or to the marginal
+    p(x) wrapped as if its reference were uniform gives a pdf that is not p(x|theta), and a fit
+    of it is wrong with no sign of it (a fit at the edge of the range, MINOS failing).
+    """
+    reference = meta.get("reference")
+    given_uniform = reference_pdf is None or is_uniform(reference_pdf)
+    if reference is None or meta.get("reference_uniform") or not given_uniform:
+        return  # old model (nothing recorded), a uniform reference, or the reference density is given
+    fixes = (
+        "use normalize=False (the NLL is then -sum log r plus a constant in the parameters, which fits "
+        "correctly whatever the reference), or pass reference_pdf=<the reference density of x>"
+    )
+    if reference.startswith(("point", "marginal")):
+        raise InputError(
+            f"the model was trained against the reference '{reference}', so r = p(x|theta) / p_ref(x) with a "
+            "p_ref(x) that is not uniform; normalising r over x as if it were gives a pdf that is not p(x|theta): "
+            + fixes
+        )
+    if reference.startswith("pdf "):
+        raise InputError(
+            f"the model was trained against the reference pdf '{reference[4:]}', which is not uniform; "
+            f"pass reference_pdf=ws.pdf('{reference[4:]}'), or " + fixes.removeprefix("use ")
+        )
+    log.warning(
+        "the model's reference is '%s' (not known to be uniform); normalising r alone over x assumes a uniform "
+        "reference: %s",
+        reference,
+        fixes,
+    )
+
+
+def is_uniform(pdf) -> bool:
     """True for a RooUniform or a product of them: a constant density, which drops out of r p_ref."""
     ROOT = import_root()
     if isinstance(pdf, ROOT.RooUniform):
         return True
     if isinstance(pdf, ROOT.RooProdPdf):
-        return all(_is_uniform(component) for component in pdf.pdfList())
+        return all(is_uniform(component) for component in pdf.pdfList())
     return False
 
 
 def export_onnx(ratio, path: str | os.PathLike) -> Path:
     """Write the ONNX model stored in a ``RooLearnedRatio`` back to a file (atomically)."""
+    require_object(ratio, "ratio", "RooLearnedRatio")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -293,6 +562,7 @@ def export_json(workspace, path: str | os.PathLike) -> Path:
         If the workspace holds a RooLearnedRatio. Save it as a ROOT file
         (``workspace.writeToFile``) instead, or export the network with :func:`export_onnx`.
     """
+    require_object(workspace, "workspace", "RooWorkspace")
     ROOT = import_root()
     learned = sorted(arg.GetName() for arg in workspace.components() if arg.InheritsFrom("RooLearnedRatio"))
     if learned:

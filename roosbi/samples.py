@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import check_root_file, require_object
 from .exceptions import InputError
 from .library import import_root
 from .onnx import atomic_path
@@ -767,9 +768,8 @@ def _listing(names: Sequence[str], limit: int = 40) -> str:
 def _open_file(path: str):
     """Open a ROOT file for reading; a missing or unreadable file is an InputError."""
     ROOT = import_root()
-    if "://" not in path and not os.path.isfile(path):
-        what = "is a directory, not a file" if os.path.isdir(path) else "does not exist"
-        raise InputError(f"ROOT file {path!r} {what}")
+    if "://" not in path:  # a local file: checked before ROOT reads it
+        check_root_file(path)
     try:
         handle = ROOT.TFile.Open(path, "READ")
     except OSError:
@@ -823,10 +823,12 @@ def _dataset_name(path: str, tree: str | None) -> str:
 def _dataframe(source: Source, tree: str | None):
     """An RDataFrame over ``source``, a description for messages, and what it must keep alive."""
     ROOT = import_root()
-    if hasattr(source, "AsNumpy") and hasattr(source, "Filter"):
-        return source, " in the RDataFrame", None
+    # The TTree test comes first: hasattr fails on a TTree, and a failed lookup on a cppyy object
+    # goes through cppyy's error path, which crashes if Ctrl-C lands there (see roosbi.interrupts).
     if isinstance(source, ROOT.TTree):
         return ROOT.RDataFrame(source), f" in tree '{source.GetName()}'", source
+    if hasattr(source, "AsNumpy") and hasattr(source, "Filter"):
+        return source, " in the RDataFrame", None
     if isinstance(source, (str, os.PathLike)):
         paths = [os.fspath(source)]
     elif isinstance(source, (list, tuple)) and source and all(isinstance(p, (str, os.PathLike)) for p in source):
@@ -896,18 +898,19 @@ def _roofit_observables(observables, workspace) -> list:
     if isinstance(observables, (str, ROOT.RooAbsArg)):
         observables = [observables]
     variables = []
-    for obs in observables:
+    for i, obs in enumerate(observables):
         var = obs
         if isinstance(obs, str):
             if workspace is None:
                 raise InputError(f"observable '{obs}' is given by name: pass workspace=... or the RooRealVar itself")
+            require_object(workspace, "workspace", "RooWorkspace")
             var = workspace.var(obs)
             if not var:
                 have = [str(v.GetName()) for v in workspace.allVars()]
                 raise InputError(f"workspace '{workspace.GetName()}' has no variable '{obs}'; it has: {_listing(have)}")
         if not isinstance(var, ROOT.RooRealVar):
             raise InputError(f"observables must be RooRealVars (or their names), not {type(var).__name__}")
-        variables.append(var)
+        variables.append(require_object(var, f"observables[{i}]"))
     if not variables:
         raise InputError("name at least one observable")
     _check_distinct([str(v.GetName()) for v in variables])

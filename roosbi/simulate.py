@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import require_object
 from .exceptions import InputError
 from .library import import_root
 from .problems import Problem
+from .roofit import is_uniform
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,12 @@ class TrainingSample:
     parameter_ranges : dict
         Training range of each parameter.
     reference : str
-        What the reference class is, for the record: ``"pdf <name>"``, ``"point <p>=<v>, ..."``
-        or ``"marginal"``.
+        What the reference class is, for the record: ``"pdf <name>"``, ``"point <p>=<v>, ..."``,
+        ``"marginal"``, or ``"sample"`` (events from outside RooFit: the reference is whatever
+        produced them).
+    reference_uniform : bool
+        True when the reference is a uniform pdf of x (a RooUniform or a product of them): then
+        p(x|theta) is proportional to r alone, and a learned pdf needs no reference pdf.
     """
 
     x: np.ndarray
@@ -56,7 +62,8 @@ class TrainingSample:
     parameters: list[str]
     parameter_ranges: dict[str, tuple[float, float]]
     weights: np.ndarray | None = None
-    reference: str = "pdf"
+    reference: str = "sample"
+    reference_uniform: bool = False
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float64).reshape(len(self.x), -1)
@@ -83,6 +90,24 @@ class TrainingSample:
             raise InputError("labels y must be 0 (reference) or 1 (target)")
         if len(np.unique(self.y)) < 2:
             raise InputError("the sample needs both target (y=1) and reference (y=0) events")
+        self.check_weights()
+
+    def check_weights(self) -> None:
+        """Refuse class weights that cannot be trained on: each class must sum to a positive total.
+
+        Negative event weights are allowed (NLO generators write them), but a class whose weights
+        sum to zero or less is not a distribution: the cross-entropy then has no minimum and the
+        training loss runs off to minus infinity. Estimators call this again before training, as
+        the columns may have been changed after the sample was made.
+        """
+        for label, what in ((1.0, "target (y=1)"), (0.0, "reference (y=0)")):
+            total = float(np.sum(self.weights[self.y == label]))
+            if not total > 0.0:
+                raise InputError(
+                    f"the {what} event weights sum to {total:.6g}; each class needs a positive total weight "
+                    "(negative weights are fine as long as the class total stays positive): check the weight "
+                    "column and any selection applied to it"
+                )
 
     def __len__(self) -> int:
         return len(self.y)
@@ -146,7 +171,7 @@ def _pdf(problem: Problem, pdf, role: str):
     ROOT = import_root()
     if not isinstance(pdf, ROOT.RooAbsPdf):
         raise InputError(f"the {role} must be a RooAbsPdf or the name of one, not {pdf!r}")
-    return pdf
+    return require_object(pdf, role)
 
 
 def generate_target(problem: Problem, theta: np.ndarray, seed: int) -> np.ndarray:
@@ -252,6 +277,7 @@ def simulate(
         problem, reference, theta, n_reference, seed_reference, rng, prior
     )
     log.info("simulated %d target and %d reference events (reference: %s)", n_target, n_reference, description)
+    uniform = description.startswith("pdf ") and is_uniform(problem.workspace.pdf(description[4:]))
     return TrainingSample(
         x=np.vstack([x_target, x_reference]),
         theta=np.vstack([theta, theta_reference]),
@@ -260,4 +286,5 @@ def simulate(
         parameters=list(problem.parameters),
         parameter_ranges=problem.parameter_ranges(),
         reference=description,
+        reference_uniform=uniform,
     )

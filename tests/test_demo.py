@@ -57,7 +57,9 @@ def test_results_json_layout(demo_dir):
     assert res["problem"] == "gauss1d" and res["seed"] == 2 and res["truth"] == {"mu": 2.5}
     assert set(res["fits"]) == {"analytic", "learned", "morphed"}
     for fit in res["fits"].values():
-        assert set(fit) == {"status", "nll_min", "time_s", "params"}
+        checks = {"at_limit", "global_minimum", "lower_point", "flags"}  # what Minuit's status does not show
+        assert set(fit) == {"status", "nll_min", "time_s", "params"} | checks
+        assert fit["at_limit"] == [] and fit["global_minimum"] is True and fit["flags"] == []
         assert fit["status"] == 0
         mu = fit["params"]["mu"]
         assert set(mu) == {"value", "error", "minos"}

@@ -37,7 +37,17 @@ class RatioEstimator(ABC):
         self.observables_ = list(sample.observables)
         self.parameters_ = list(sample.parameters)
         self.parameter_ranges_ = dict(sample.parameter_ranges)
+        self.reference_ = sample.reference
+        self.reference_uniform_ = sample.reference_uniform
+        sample.check_weights()
         inputs = sample.inputs
+        # Where the network has seen data: observables over the sample's extent, parameters over
+        # their training (prior) range. RooLearnedRatio warns when it is evaluated outside.
+        self.input_ranges_ = {
+            name: [float(lo), float(hi)]
+            for name, lo, hi in zip(sample.input_names, inputs.min(axis=0), inputs.max(axis=0), strict=True)
+        }
+        self.input_ranges_.update({k: [float(v[0]), float(v[1])] for k, v in self.parameter_ranges_.items()})
         self.input_mean_ = inputs.mean(axis=0)
         self.input_scale_ = np.where(inputs.std(axis=0) > 0, inputs.std(axis=0), 1.0)
         self._fit(inputs, sample.y, sample.weights)
@@ -77,7 +87,10 @@ class RatioEstimator(ABC):
                 "observables": self.observables_,
                 "parameters": self.parameters_,
                 "parameter_ranges": {k: list(v) for k, v in self.parameter_ranges_.items()},
+                "input_ranges": self.input_ranges_,
                 "output": "log_ratio",
+                "reference": self.reference_,
+                "reference_uniform": self.reference_uniform_,
                 "estimator": self.name,
                 "hidden": list(self.hidden),
                 "n_members": getattr(self, "n_members", 1),
