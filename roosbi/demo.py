@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +19,7 @@ from .library import LIBRARY_FILES, import_root, load_library
 from .mixture import component_log_ratio, mixture_pdf, score_histograms, simulate_components, template_pdf
 from .morphing import MAX_TEMPLATES, SETTINGS, morphed_pdf
 from .onnx import atomic_path, write_atomic
+from .outputs import publish, staging
 from .problems import Problem, make_problem
 from .report import markdown_report, results_dict, write_json
 from .roofit import evaluate_log_ratio, learned_pdf, learned_ratio
@@ -57,22 +54,6 @@ def stage_seeds(seed: int) -> tuple[int, int, int, int]:
 MIN_N_TRAIN = 100
 #: Fewest events per morphing template (n_train // n_templates).
 MIN_TEMPLATE_EVENTS = 10
-#: Every name run_demo writes into ``out``. A rerun removes those of an earlier run that it does
-#: not write again (a gauss2d run's contours.png after a gauss1d rerun), and nothing else.
-OUTPUT_FILES = (
-    "results.json",
-    "report.md",
-    "workspace.root",
-    "model.onnx",
-    "delta_nll.png",
-    "contours.png",
-    "ratio.png",
-    "templates.png",
-    "training.png",
-    *LIBRARY_FILES,
-)
-#: Prefix of the staging directory a run writes into, inside ``out``.
-STAGING_PREFIX = ".roosbi-partial-"
 
 
 def check_demo_settings(
@@ -126,106 +107,6 @@ def check_demo_settings(
         raise InputError(f"unknown morphing setting '{morph_setting}'; choose one of: {', '.join(SETTINGS)}")
 
 
-def check_output_dir(out: str | os.PathLike) -> None:
-    """Raise an InputError unless ``out`` is, or can be made, a directory to write in; leave no trace.
-
-    It makes (and removes) what a run makes first: the directory and a staging directory in it.
-    Permissions are not read (``os.access`` says yes to root even on a read-only file system).
-    """
-    out = Path(out)
-    with deferred_interrupts():
-        created = _make_output_dir(out)
-        try:
-            _make_staging_dir(out).rmdir()
-        finally:
-            _remove_dirs(created)
-
-
-def _make_output_dir(out: Path) -> list[Path]:
-    """Make ``out`` and any missing parents; return the directories made, outermost first."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"the output directory '{out}' exists and is not a directory: choose another --out")
-    missing = []
-    path = out
-    while not path.exists() and path != path.parent:
-        missing.append(path)
-        path = path.parent
-    created = []
-    for path in reversed(missing):
-        try:
-            path.mkdir()
-        except OSError as err:
-            _remove_dirs(created)
-            raise InputError(f"cannot create the output directory '{out}': {err.strerror or err}") from err
-        created.append(path)
-    return created
-
-
-def _make_staging_dir(out: Path) -> Path:
-    try:
-        return Path(tempfile.mkdtemp(dir=out, prefix=STAGING_PREFIX))
-    except OSError as err:
-        raise InputError(f"cannot write in the output directory '{out}': {err.strerror or err}") from err
-
-
-def _remove_dirs(created: list[Path]) -> None:
-    """Remove the directories :func:`_make_output_dir` made (innermost first) if they are empty."""
-    for path in reversed(created):
-        try:
-            path.rmdir()
-        except OSError:
-            return
-
-
-@contextmanager
-def _staging(out: Path) -> Iterator[Path]:
-    """A staging directory in ``out`` (made if needed): removed at the end, with ``out`` if the block fails."""
-    created = _make_output_dir(out)
-    try:
-        stage = _make_staging_dir(out)
-    except BaseException:
-        _remove_dirs(created)
-        raise
-    try:
-        yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        _remove_dirs(created)
-        raise
-    shutil.rmtree(stage, ignore_errors=True)
-
-
-def _holds_a_run(out: Path) -> bool:
-    """True if ``out`` holds the results.json of a roosbi run (so its other output names are roosbi's too)."""
-    try:
-        return "roosbi_version" in json.loads((out / "results.json").read_text())
-    except (OSError, ValueError, TypeError):
-        return False
-
-
-def _publish(stage: Path, out: Path) -> None:
-    """Move a complete run from ``stage`` into ``out``, removing what is left of an earlier run.
-
-    Nothing in ``out`` changes if a new file's place is taken by something that is not a file.
-    Only names of :data:`OUTPUT_FILES` are removed, and only where ``out`` holds an earlier run's
-    results.json: a user's own files stay. results.json moves last.
-    """
-    new = sorted((p.name for p in stage.iterdir()), key=lambda name: name == "results.json")
-    for name in new:
-        target = out / name
-        if (target.exists() or target.is_symlink()) and not target.is_file():
-            raise InputError(f"cannot write '{target}': something other than a file is in the way; move it")
-    stale = [name for name in OUTPUT_FILES if name not in new and (out / name).is_file()] if _holds_a_run(out) else []
-    replaced = [name for name in new if (out / name).exists()]
-    for name in new:
-        os.replace(stage / name, out / name)
-    for name in stale:
-        (out / name).unlink()
-    if replaced or stale:
-        gone = f"; removed {', '.join(stale)}, which this run did not write" if stale else ""
-        log.info("%s: replaced the earlier run's %s%s", out, ", ".join(replaced) or "files", gone)
-
-
 def run_demo(
     problem: str = "gauss1d",
     out: str | os.PathLike = "roosbi-demo",
@@ -252,7 +133,7 @@ def run_demo(
     out : path
         Output directory (created if needed). The run writes into a staging directory inside it
         (``.roosbi-partial-*``) and moves its files into place only at the end, removing an
-        earlier run's files that it did not write again (names of :data:`OUTPUT_FILES` only);
+        earlier run's files that it did not write again (names of :data:`roosbi.outputs.OUTPUT_FILES` only);
         other files in ``out`` stay. On an error or Ctrl-C, ``out`` is left as it was.
     seed : int
         Seeds the observed data, the training sample, the network and the templates.
@@ -287,7 +168,7 @@ def run_demo(
     ------
     InputError
         For a bad setting (:func:`check_demo_settings`) or an output directory that cannot be
-        written (:func:`check_output_dir`), before any work.
+        written (:func:`roosbi.outputs.check_output_dir`), before any work.
     KeyboardInterrupt
         On Ctrl-C, at the next safe point (:mod:`roosbi.interrupts`), ``out`` as it was.
     """
@@ -298,7 +179,7 @@ def run_demo(
     # `out` exactly as it was.
     with deferred_interrupts() as interrupts:
         check_demo_settings(problem, seed, estimator, device, n_train, n_templates, n_bins, morph_setting)
-        with _staging(out) as stage:
+        with staging(out) as stage:
             results = _pipeline(
                 problem=problem,
                 out=out,
@@ -316,7 +197,7 @@ def run_demo(
                 n_bins=n_bins,
             )
             checkpoint()
-            _publish(stage, out)
+            publish(stage, out)
             interrupts.done()  # the results are in place: a later Ctrl-C does not undo them
     log.info("wrote %s", out)
     return results

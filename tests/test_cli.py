@@ -14,9 +14,11 @@ import pytest
 import torch
 
 import roosbi.demo as demo
-from roosbi import interrupts
+from roosbi import InputError, interrupts
 from roosbi.cli import main
-from roosbi.demo import OUTPUT_FILES, STAGING_PREFIX, run_demo
+from roosbi.demo import run_demo
+from roosbi.library import LIBRARY_FILES
+from roosbi.outputs import OUTPUT_FILES, STAGING_PREFIX, publish
 
 # A run of a few seconds: small sample, small network, no figures.
 FAST = {
@@ -227,11 +229,11 @@ def test_interrupt_before_any_file_leaves_no_directory(tmp_path, capsys, monkeyp
 
 def test_completed_rerun_replaces_the_earlier_run(earlier_run, caplog):
     out, files = earlier_run
-    with caplog.at_level(logging.INFO, logger="roosbi.demo"):
+    with caplog.at_level(logging.INFO, logger="roosbi"):
         run_demo(problem="gauss1d", out=out, **FAST)
     # No figures this time: the earlier run's PNGs (contours.png of gauss2d among them) are gone.
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        {"results.json", "report.md", "workspace.root", "model.onnx", "notes.txt", *demo.LIBRARY_FILES}
+        {"results.json", "report.md", "workspace.root", "model.onnx", "notes.txt", *LIBRARY_FILES}
     )
     assert (out / "notes.txt").read_bytes() == files["notes.txt"]
     assert json.loads((out / "results.json").read_text())["problem"] == "gauss1d"
@@ -249,7 +251,7 @@ def test_files_named_like_outputs_stay_without_an_earlier_run(tmp_path):
     stage.mkdir(parents=True)
     (stage / "results.json").write_text("{}")
     (out / "contours.png").write_bytes(b"mine")
-    demo._publish(stage, out)
+    publish(stage, out)
     assert (out / "contours.png").read_bytes() == b"mine" and (out / "results.json").is_file()
 
 
@@ -261,8 +263,8 @@ def test_publish_changes_nothing_when_a_directory_is_in_the_way(earlier_run):
     stage.mkdir()
     for name in ("results.json", "model.onnx"):
         (stage / name).write_text("new")
-    with pytest.raises(demo.InputError, match="model.onnx"):
-        demo._publish(stage, out)
+    with pytest.raises(InputError, match="model.onnx"):
+        publish(stage, out)
     assert (out / "results.json").read_bytes() == files["results.json"]
 
 
