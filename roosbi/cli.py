@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import check_demo_settings, run_demo
     from .interrupts import deferred_interrupts
-    from .outputs import check_output_dir
+    from .output_dir import check_output_dir
 
     settings = {} if args.epochs is None else {"max_epochs": args.epochs}
     try:

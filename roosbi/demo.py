@@ -19,7 +19,7 @@ from .library import LIBRARY_FILES, import_root, load_library
 from .mixture import component_log_ratio, mixture_pdf, score_histograms, simulate_components, template_pdf
 from .morphing import MAX_TEMPLATES, SETTINGS, morphed_pdf
 from .onnx import atomic_path, write_atomic
-from .outputs import publish, staging
+from .output_dir import publish, staging
 from .problems import Problem, make_problem
 from .report import markdown_report, results_dict, write_json
 from .roofit import evaluate_log_ratio, learned_pdf, learned_ratio
@@ -133,7 +133,7 @@ def run_demo(
     out : path
         Output directory (created if needed). The run writes into a staging directory inside it
         (``.roosbi-partial-*``) and moves its files into place only at the end, removing an
-        earlier run's files that it did not write again (names of :data:`roosbi.outputs.OUTPUT_FILES` only);
+        earlier run's files that it did not write again (names of :data:`roosbi.output_dir.OUTPUT_FILES` only);
         other files in ``out`` stay. On an error or Ctrl-C, ``out`` is left as it was.
     seed : int
         Seeds the observed data, the training sample, the network and the templates.
@@ -168,7 +168,7 @@ def run_demo(
     ------
     InputError
         For a bad setting (:func:`check_demo_settings`) or an output directory that cannot be
-        written (:func:`roosbi.outputs.check_output_dir`), before any work.
+        written (:func:`roosbi.output_dir.check_output_dir`), before any work.
     KeyboardInterrupt
         On Ctrl-C, at the next safe point (:mod:`roosbi.interrupts`), ``out`` as it was.
     """

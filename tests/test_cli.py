@@ -18,7 +18,7 @@ from roosbi import InputError, interrupts
 from roosbi.cli import main
 from roosbi.demo import run_demo
 from roosbi.library import LIBRARY_FILES
-from roosbi.outputs import OUTPUT_FILES, STAGING_PREFIX, publish
+from roosbi.output_dir import OUTPUT_FILES, STAGING_PREFIX, publish
 
 # A run of a few seconds: small sample, small network, no figures.
 FAST = {
