@@ -398,7 +398,8 @@ def check_data_coverage(pdf, data) -> dict[tuple[str, str], int]:
         ``{(ratio name, input name): number of events outside}`` for every input checked.
     """
     ROOT = import_root()
-    if not hasattr(pdf, "getComponents") or not isinstance(data, ROOT.RooDataSet):
+    # isinstance, not hasattr: a failed lookup on a cppyy object crashes if Ctrl-C lands in it.
+    if not isinstance(pdf, ROOT.RooAbsArg) or not isinstance(data, ROOT.RooDataSet):
         return {}  # a RooDataHist's bins lie inside the variables' ranges, which learned_ratio checks
     ratios = [arg for arg in pdf.getComponents() if arg.InheritsFrom("RooLearnedRatio")]
     ratios = [ROOT.BindObject(ROOT.addressof(r), ROOT.RooLearnedRatio) for r in ratios]
