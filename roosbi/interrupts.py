@@ -84,8 +84,10 @@ def deferred_interrupts() -> Iterator[DeferredInterrupts]:
         if not _can_defer():
             yield guard
             return
-        _state.previous = signal.signal(signal.SIGINT, _record)
+        # Reset first: a SIGINT that reached the process just before is handled by whichever
+        # handler is installed when Python gets to it, which may already be _record.
         _state.pending = _state.logged = False
+        _state.previous = signal.signal(signal.SIGINT, _record)
     _state.depth += 1
     raised = True
     try:

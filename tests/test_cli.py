@@ -163,6 +163,24 @@ def test_deferred_interrupt_is_raised_at_the_end_of_the_block():
     interrupts.checkpoint()  # nothing left over
 
 
+def test_interrupt_handled_as_the_block_starts_is_kept(monkeypatch):
+    """The race CI met: SIGINT arrives before the block and Python handles it right after the
+    recording handler is installed; the block must not then forget it."""
+    install = signal.signal
+
+    def install_then_interrupt(signum, handler):
+        previous = install(signum, handler)
+        if handler is interrupts._record:
+            signal.raise_signal(signal.SIGINT)  # handled now, by the handler just installed
+        return previous
+
+    monkeypatch.setattr(interrupts.signal, "signal", install_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred_interrupts():
+            interrupts.checkpoint()
+            pytest.fail("the interrupt was forgotten")
+
+
 def test_interrupt_after_done_is_not_raised(caplog):
     with caplog.at_level(logging.WARNING, logger="roosbi.interrupts"):
         with interrupts.deferred_interrupts() as guard:
