@@ -46,6 +46,21 @@ class Problem:
         Names of the parts of a mixture model, by role (``"signal"``, ``"background"``: pdfs;
         ``"n_signal"``, ``"n_background"``: expected yields at unit signal strength). Empty for
         problems that are not mixtures.
+    latents : list of str
+        Latent variables z: generated with every event and never observed (a parton- or
+        truth-level quantity). Empty for problems without them.
+    latent_pdf : str
+        p(z|theta), a pdf of the latents (needed when ``latents`` are named). Simulation draws z
+        from it, then x from ``observation_pdf``; the joint log ratio and joint score (the
+        "gold", :mod:`roosbi.gold`) come from it alone, since p(x|z) does not depend on theta.
+    observation_pdf : str
+        p(x|z), a pdf of the observables whose parameters include the latents (the detector).
+        ``target_pdf`` stays the observed-level p(x|theta) = integral p(x|z) p(z|theta) dz (exact,
+        analytic or a convolution), which the analytic fit uses.
+    reference_point : dict
+        When given, the default reference of :func:`roosbi.simulate.simulate` is the simulator at
+        this point (through the latents, so the gold is known for reference events too), and
+        ``reference_pdf`` is the observed-level density at that point.
     """
 
     name: str
@@ -57,6 +72,10 @@ class Problem:
     observed_data: str
     truth: dict[str, float] = field(default_factory=dict)
     components: dict[str, str] = field(default_factory=dict)
+    latents: list[str] = field(default_factory=list)
+    latent_pdf: str = ""
+    observation_pdf: str = ""
+    reference_point: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ws = require_object(self.workspace, "workspace", "RooWorkspace")
@@ -75,6 +94,53 @@ class Problem:
         for role, name in self.components.items():
             if not ws.arg(name):
                 raise InputError(f"no object named '{name}' (the {role}) in workspace '{ws.GetName()}'")
+        self._check_latents(ws)
+
+    def _check_latents(self, ws) -> None:
+        """Latent variables, their pdfs and the reference point must fit together."""
+        if not self.latents:
+            if self.latent_pdf or self.observation_pdf:
+                raise InputError("latent_pdf and observation_pdf need latent variables: name them in latents")
+        else:
+            for name in self.latents:
+                if not ws.var(name):
+                    raise InputError(
+                        f"no latent variable named '{name}' in workspace '{ws.GetName()}'{self._known(ws.allVars())}"
+                    )
+                if name in self.observables or name in self.parameters:
+                    role = "an observable" if name in self.observables else "a parameter"
+                    raise InputError(
+                        f"'{name}' is named as a latent variable and as {role}; a latent is never observed"
+                    )
+            for role, name in (("latent_pdf", self.latent_pdf), ("observation_pdf", self.observation_pdf)):
+                if not name or not ws.pdf(name):
+                    raise InputError(
+                        f"a problem with latent variables needs {role}, a pdf in workspace '{ws.GetName()}'"
+                        f" (given: {name!r}){self._known(ws.allPdfs())}"
+                    )
+            latent_pdf, observation_pdf = ws.pdf(self.latent_pdf), ws.pdf(self.observation_pdf)
+            for name in self.latents:
+                if not latent_pdf.dependsOn(ws.var(name)):
+                    raise InputError(f"latent_pdf '{self.latent_pdf}' does not depend on the latent '{name}'")
+            for name in self.observables:
+                if latent_pdf.dependsOn(ws.var(name)):
+                    raise InputError(f"latent_pdf '{self.latent_pdf}' depends on the observable '{name}'")
+            for name in self.parameters:
+                if observation_pdf.dependsOn(ws.var(name)):
+                    raise InputError(
+                        f"observation_pdf '{self.observation_pdf}' depends on the parameter '{name}': the detector "
+                        "model p(x|z) must not depend on theta, or the gold computed from p(z|theta) is wrong"
+                    )
+        if self.reference_point:
+            if sorted(self.reference_point) != sorted(self.parameters):
+                raise InputError(
+                    f"reference_point must give a value for each of {', '.join(self.parameters)}, "
+                    f"not {self.reference_point}"
+                )
+            for name, value in self.reference_point.items():
+                lo, hi = ws.var(name).getMin(), ws.var(name).getMax()
+                if not lo <= value <= hi:
+                    raise InputError(f"reference point {name}={value} is outside its range [{lo}, {hi}]")
 
     @staticmethod
     def _known(collection) -> str:

@@ -53,6 +53,14 @@ class TrainingSample:
     reference_uniform : bool
         True when the reference is a uniform pdf of x (a RooUniform or a product of them): then
         p(x|theta) is proportional to r alone, and a learned pdf needs no reference pdf.
+    joint_log_ratio : ndarray, shape (n,), optional
+        The "gold" of latent-variable problems: log r(x, z | theta) = log p(x, z | theta) -
+        log p_ref(x, z) for each event at its own theta (the latent z never reaches the network).
+        Its expectation given x is not log r(x | theta), but r(x, z) is an unbiased estimate of
+        r(x) for reference events, which is what the augmented losses use.
+    joint_score : ndarray, shape (n, n_parameters), optional
+        The joint score t(x, z | theta) = grad_theta log p(x, z | theta) for each event at its own
+        theta; for target events its expectation given x is the score t(x | theta).
     """
 
     x: np.ndarray
@@ -64,6 +72,8 @@ class TrainingSample:
     weights: np.ndarray | None = None
     reference: str = "sample"
     reference_uniform: bool = False
+    joint_log_ratio: np.ndarray | None = None
+    joint_score: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float64).reshape(len(self.x), -1)
@@ -78,7 +88,12 @@ class TrainingSample:
             raise InputError(f"x has {self.x.shape[1]} columns but {len(self.observables)} observables are named")
         if self.theta.shape[1] != len(self.parameters):
             raise InputError(f"theta has {self.theta.shape[1]} columns but {len(self.parameters)} parameters are named")
-        for name, arr in (("x", self.x), ("theta", self.theta), ("y", self.y), ("weights", self.weights)):
+        self._check_gold(n)
+        columns = [("x", self.x), ("theta", self.theta), ("y", self.y), ("weights", self.weights)]
+        for name in ("joint_log_ratio", "joint_score"):
+            if getattr(self, name) is not None:
+                columns.append((name, getattr(self, name)))
+        for name, arr in columns:
             bad = ~np.isfinite(arr)
             if bad.any():
                 rows = np.unique(np.nonzero(bad)[0])
@@ -91,6 +106,30 @@ class TrainingSample:
         if len(np.unique(self.y)) < 2:
             raise InputError("the sample needs both target (y=1) and reference (y=0) events")
         self.check_weights()
+
+    def _check_gold(self, n: int) -> None:
+        """Shape the gold columns: log r one value per event, the score one value per parameter."""
+        if self.joint_log_ratio is not None:
+            self.joint_log_ratio = np.asarray(self.joint_log_ratio, dtype=np.float64)
+            if self.joint_log_ratio.shape != (n,):
+                raise InputError(
+                    f"joint_log_ratio must hold one value per event, shape ({n},), not {self.joint_log_ratio.shape}"
+                )
+        if self.joint_score is not None:
+            score = np.asarray(self.joint_score, dtype=np.float64)
+            if score.ndim == 1 and len(self.parameters) == 1:
+                score = score.reshape(-1, 1)
+            if score.shape != (n, len(self.parameters)):
+                raise InputError(
+                    f"joint_score must have one column per parameter ({', '.join(self.parameters) or 'none'}), "
+                    f"shape ({n}, {len(self.parameters)}), not {score.shape}"
+                )
+            self.joint_score = score
+
+    @property
+    def has_gold(self) -> bool:
+        """True when the sample carries the joint log ratio (and maybe the joint score)."""
+        return self.joint_log_ratio is not None
 
     def check_weights(self) -> None:
         """Refuse class weights that cannot be trained on: each class must sum to a positive total.
@@ -121,6 +160,53 @@ class TrainingSample:
     def input_names(self) -> list[str]:
         """Names of the network inputs, observables first."""
         return self.observables + self.parameters
+
+
+@dataclass
+class ScoreSample:
+    """Events simulated at one parameter point with their joint score: what SALLY trains on.
+
+    Attributes
+    ----------
+    x : ndarray, shape (n, n_observables)
+    joint_score : ndarray, shape (n, n_parameters)
+        t(x, z | point) for each event; its expectation given x is the score t(x | point).
+    observables, parameters : list of str
+        Column names.
+    point : dict
+        The parameter point the events were simulated at (and the score is taken at).
+    weights : ndarray, shape (n,)
+        Event weights (1 unless given).
+    """
+
+    x: np.ndarray
+    joint_score: np.ndarray
+    observables: list[str]
+    parameters: list[str]
+    point: dict[str, float]
+    weights: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.x = np.asarray(self.x, dtype=np.float64).reshape(len(self.x), -1)
+        n = len(self.x)
+        self.joint_score = np.asarray(self.joint_score, dtype=np.float64).reshape(n, -1)
+        self.weights = np.ones(n) if self.weights is None else np.asarray(self.weights, np.float64).reshape(-1)
+        if self.x.shape[1] != len(self.observables):
+            raise InputError(f"x has {self.x.shape[1]} columns but {len(self.observables)} observables are named")
+        if self.joint_score.shape[1] != len(self.parameters):
+            raise InputError(
+                f"joint_score has {self.joint_score.shape[1]} columns but {len(self.parameters)} parameters are named"
+            )
+        if len(self.weights) != n:
+            raise InputError(f"weights has {len(self.weights)} rows but x has {n}")
+        if sorted(self.point) != sorted(self.parameters):
+            raise InputError(f"the point must give a value for each of {', '.join(self.parameters)}, not {self.point}")
+        for name, arr in (("x", self.x), ("joint_score", self.joint_score), ("weights", self.weights)):
+            if not np.isfinite(arr).all():
+                raise InputError(f"score sample column '{name}' holds NaN/Inf values; fix those events first")
+
+    def __len__(self) -> int:
+        return len(self.x)
 
 
 def sample_prior(problem: Problem, n: int, rng: np.random.Generator, prior=None) -> np.ndarray:
