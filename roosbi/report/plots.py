@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .inference import FitResult, Grid2D, Scan  # noqa: E402
+from ..inference import FitResult, Grid2D, Scan  # noqa: E402
 
 COLOURS = {"analytic": "#222222", "learned": "#1f77b4", "morphed": "#d62728", "template": "#2ca02c"}
 STYLES = {"analytic": "-", "learned": "--", "morphed": ":", "template": "-."}

@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from .inference import FitResult
-from .onnx import write_atomic
+from ..inference import FitResult
+from ..onnx import write_atomic
 
 
 def results_dict(
