@@ -2,11 +2,13 @@
 
 Each NLL is minimised by ``RooMinimizer`` with Minuit2, error level 0.5 (an NLL, not a chi2),
 strategy 1: MIGRAD, then HESSE, then MINOS for every parameter of interest, from the same
-starting point.
+starting point. :func:`grid_start` finds that starting point by a global grid search, for
+likelihoods with several local minima (polynomial morphs, EFTs).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .checks import require_object
+from .exceptions import InputError
 from .interrupts import checkpoint
 from .library import import_root
 from .roofit import check_data_coverage
@@ -27,6 +30,8 @@ LOWER_POINT_TOLERANCE = 0.01
 #: Points per parameter of the scan over each parameter's whole range that :func:`fit_nll` runs
 #: after the fit to look for a lower point.
 CHECK_POINTS = 21
+#: Most NLL evaluations :func:`grid_start` makes (n_per_axis ** number of parameters).
+MAX_GRID_POINTS = 20_000
 
 
 @dataclass
@@ -251,3 +256,63 @@ def scan_range(fits: dict[str, FitResult], parameter, width: float = 3.5, n: int
     highs = [f.params[name].value + width * f.params[name].error for f in fits.values()]
     lo, hi = max(min(lows), parameter.getMin()), min(max(highs), parameter.getMax())
     return np.linspace(lo, hi, n)
+
+
+def grid_start(nll, parameters, n_per_axis: int = 11) -> dict[str, float]:
+    """A global search before MIGRAD: the best point of a grid over the parameters' ranges.
+
+    MIGRAD is a local minimiser: it descends into the minimum nearest its start. Likelihoods of
+    polynomial models (an EFT's sigma(theta) = sum_i c_i(theta) sigma_i, a polynomial morph) have
+    several local minima, most often near the sign-flipped coupling, where the squared terms give
+    the same rate; started from the middle of the ranges, a fit can end in the wrong one with
+    Minuit status 0. This evaluates the NLL at the centres of ``n_per_axis`` equal cells along
+    each parameter's range (centres, so that no start sits on a limit, where Minuit's parameter
+    transformation is singular) and returns the lowest point, to pass to :func:`fit_nll` as its
+    ``start``. The parameters are left where they were.
+
+    Parameters
+    ----------
+    nll : ROOT.RooAbsReal
+        The NLL (from :func:`create_nll`).
+    parameters : list of ROOT.RooRealVar
+        The parameters to search over; each needs a finite range.
+    n_per_axis : int
+        Grid points per parameter: the cell width (range / n_per_axis) must be smaller than the
+        distance between the minima to be told apart.
+
+    Returns
+    -------
+    dict
+        The grid point with the lowest finite NLL, by parameter name.
+    """
+    require_object(nll, "nll", "RooAbsReal")
+    parameters = [require_object(par, f"parameters[{i}]", "RooRealVar") for i, par in enumerate(parameters)]
+    if n_per_axis < 1 or n_per_axis ** len(parameters) > MAX_GRID_POINTS:
+        raise InputError(
+            f"a grid of {n_per_axis} points per parameter over {len(parameters)} parameters is not between 1 and "
+            f"{MAX_GRID_POINTS} points; lower n_per_axis"
+        )
+    for par in parameters:
+        if not (par.hasMin() and par.hasMax()):
+            raise InputError(f"parameter '{par.GetName()}' needs a finite range to be searched over")
+    axes = [
+        par.getMin() + (np.arange(n_per_axis) + 0.5) * (par.getMax() - par.getMin()) / n_per_axis for par in parameters
+    ]
+    saved = [par.getVal() for par in parameters]
+    best, best_nll = None, np.inf
+    try:
+        for point in itertools.product(*axes):
+            checkpoint()  # a deferred Ctrl-C stops the search here (roosbi.interrupts)
+            for par, value in zip(parameters, point, strict=True):
+                par.setVal(float(value))
+            value = nll.getVal()
+            if np.isfinite(value) and value < best_nll:
+                best, best_nll = point, value
+    finally:
+        for par, value in zip(parameters, saved, strict=True):
+            par.setVal(value)
+    if best is None:
+        raise InputError("the NLL is not finite at any grid point: check that the pdf is positive over the ranges")
+    start = {par.GetName(): float(v) for par, v in zip(parameters, best, strict=True)}
+    log.info("grid start: %s (NLL %.3f, %d points)", start, best_nll, n_per_axis ** len(parameters))
+    return start
