@@ -5,11 +5,16 @@ pdf p_ref(x), the observables x, the parameters theta (whose ranges are the unif
 training range) and the observed dataset. The learned, morphed and analytic likelihoods are all
 built from it, so they see the same variables and the same data. A mixture problem (ROOT's
 rf618, :func:`mixture`) also names its components: the signal and background pdfs and yields.
+A latent-variable problem (:func:`smeared`, :func:`resonance`) also names its latent variables z,
+the pdf p(z|theta) they are drawn from and the detector p(x|z); simulation goes through them and
+knows the "gold" (:mod:`roosbi.gold`), while ``target_pdf`` stays the exact observed-level density.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +22,8 @@ import numpy as np
 from .checks import require_object
 from .exceptions import InputError
 from .library import import_root
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -153,6 +160,42 @@ class Problem:
         if not var:
             raise InputError(f"no variable named '{name}' in workspace '{self.workspace.GetName()}'")
         return var
+
+    def point_array(self, point: Mapping[str, float], role: str = "point") -> np.ndarray:
+        """Check a parameter point (every parameter named once, values inside their ranges) and return it in order.
+
+        Parameters
+        ----------
+        point : mapping of str to float
+            A value for each parameter.
+        role : str
+            What the point is, for the messages (``"reference point"``, ``"local point"``).
+
+        Returns
+        -------
+        ndarray, shape (n_parameters,)
+            The values in the order of ``parameters``.
+        """
+        if not isinstance(point, Mapping):
+            raise InputError(f"the {role} must be a dict of parameter values, not {point!r}")
+        unknown = sorted(set(point) - set(self.parameters))
+        missing = [name for name in self.parameters if name not in point]
+        if unknown or missing:
+            raise InputError(
+                f"a {role} needs a value for each of {', '.join(self.parameters)} "
+                f"(unknown: {', '.join(unknown) or 'none'}; missing: {', '.join(missing) or 'none'})"
+            )
+        values = []
+        for name in self.parameters:
+            try:
+                value = float(point[name])
+            except (TypeError, ValueError):
+                raise InputError(f"{role} {name}={point[name]!r} is not a number") from None
+            lo, hi = self.var(name).getMin(), self.var(name).getMax()
+            if not lo <= value <= hi:  # also refuses NaN
+                raise InputError(f"{role} {name}={value} is outside its range ({lo}, {hi})")
+            values.append(value)
+        return np.array(values)
 
     def parameter_ranges(self) -> dict[str, tuple[float, float]]:
         """The prior (and training) range of each parameter."""
@@ -340,7 +383,267 @@ def mixture(
     )
 
 
-PROBLEMS: dict[str, Callable[..., Problem]] = {"gauss1d": gauss1d, "gauss2d": gauss2d, "mixture": mixture}
+def _import_observed_latent(
+    ws, latent_pdf: str, observation_pdf: str, latents: list[str], observables: list[str], seed: int, n: int
+) -> None:
+    """Generate ``obs_data`` with the simulator itself: z from p(z|truth), then x from the detector p(x|z).
+
+    Only the observables are kept: the latents are never observed. The parameters hold the truth.
+    """
+    ROOT = import_root()
+    ROOT.RooRandom.randomGenerator().SetSeed(seed)
+    truth = ws.pdf(latent_pdf).generate(ROOT.RooArgSet(*[ws.var(name) for name in latents]), n)
+    observed = ROOT.RooArgSet(*[ws.var(name) for name in observables])
+    data = ws.pdf(observation_pdf).generate(observed, ROOT.RooFit.ProtoData(truth))
+    reduced = data.reduce(ROOT.RooFit.SelectVars(observed))
+    reduced.SetName("obs_data")
+    ws.Import(reduced, Silence=True)
+
+
+def _check_positive(**values: float) -> None:
+    for label, value in values.items():
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"{label} must be positive and finite, not {value}")
+
+
+def smeared(
+    mu_observed: float = 2.5,
+    sigma: float = 1.5,
+    resolution: float = 1.0,
+    n_observed: int = 1000,
+    seed: int = 1,
+) -> Problem:
+    """rf615's Gaussian as a latent variable, seen through a Gaussian detector: the "smeared" problem.
+
+    The latent z (the true value) is drawn from ``Gaussian(z | mu, sigma)``, mu in [0, 4]; the
+    detector adds ``Gaussian(0, resolution)``: x = z + noise. z and x live in [-10, 20], wide
+    enough that neither range cuts the densities by more than ~1e-8 for the default widths, so the
+    observed-level pdf ``Gaussian(x | mu, sqrt(sigma^2 + resolution^2))`` (``target_pdf``) is the
+    simulator's density to ~1e-8, and the analytic fit is exact.
+
+    Parameters
+    ----------
+    mu_observed : float
+        True mean of the observed data (inside [0, 4]).
+    sigma : float
+        Width of the latent Gaussian (rf615: 1.5).
+    resolution : float
+        Width of the detector's Gaussian smearing.
+    n_observed : int
+        Number of observed events (rf615: 1000).
+    seed : int
+        Seed of RooFit's generator for the observed data, which go through the simulator (z, then x).
+
+    Returns
+    -------
+    Problem
+        Latent ``z``, ``latent_pdf`` ``"truth"``, ``observation_pdf`` ``"detector"``, target
+        ``"smeared"`` (observed level), reference point mu = 2 (the middle of its range) and
+        ``reference_pdf`` ``"reference"``, the observed-level density at that point.
+    """
+    _check_positive(sigma=sigma, resolution=resolution, n_observed=n_observed)
+    if not 0.0 <= mu_observed <= 4.0:
+        raise InputError(f"mu_observed must be inside mu's range [0, 4], not {mu_observed}")
+    sigma_x = math.hypot(sigma, resolution)
+    # The exactness of the observed-level pdf rests on ranges that cut nothing: the mass of the
+    # observed Gaussian outside [-10, 20] at the worst mean of the prior bounds what is lost.
+    cut = 0.5 * math.erfc(10.0 / (sigma_x * math.sqrt(2.0))) + 0.5 * math.erfc(16.0 / (sigma_x * math.sqrt(2.0)))
+    if cut > 1e-6:
+        log.warning(
+            "smeared: with sigma=%g and resolution=%g the range [-10, 20] cuts a fraction %.2g of the observed "
+            "density: target_pdf is exact only to about that",
+            sigma,
+            resolution,
+            cut,
+        )
+    ROOT = import_root()
+    ws = ROOT.RooWorkspace("w", "roosbi smeared")
+    ROOT.SetOwnership(ws, False)  # see gauss1d
+    ws.factory(f"Gaussian::truth(z[-10,20], mu[0,4], sigma[{sigma!r}, 0.001, 100])")
+    ws.factory(f"Gaussian::detector(x[-10,20], z, resolution[{resolution!r}, 0.001, 100])")
+    ws.factory(f"Gaussian::smeared(x, mu, sigma_x[{sigma_x!r}, 0.001, 200])")
+    ws.factory("Gaussian::reference(x, mu_ref[2.0], sigma_x)")
+    for name in ("sigma", "resolution", "sigma_x", "mu_ref"):
+        ws.var(name).setConstant(True)
+    ws.var("z").SetTitle("z (latent)")
+    ws.var("mu").setVal(mu_observed)
+    _import_observed_latent(ws, "truth", "detector", ["z"], ["x"], seed, n_observed)
+    return Problem(
+        name="smeared",
+        workspace=ws,
+        target_pdf="smeared",
+        reference_pdf="reference",
+        observables=["x"],
+        parameters=["mu"],
+        observed_data="obs_data",
+        truth={"mu": mu_observed},
+        latents=["z"],
+        latent_pdf="truth",
+        observation_pdf="detector",
+        reference_point={"mu": 2.0},
+    )
+
+
+#: The range of the true mass in :func:`resonance`, GeV.
+RESONANCE_RANGE = (100.0, 160.0)
+
+
+def _phi_difference(upper: str, lower: str) -> str:
+    """Formula text for Phi(upper) - Phi(lower), upper > lower, without cancellation in either tail.
+
+    Far above the mean both Phi are ~1 and their difference is taken from the upper tails
+    (erfc of positive arguments), far below from the lower tails.
+    """
+    return (
+        f"(({lower}) > 0 ? 0.5*(TMath::Erfc(({lower})/sqrt(2.)) - TMath::Erfc(({upper})/sqrt(2.)))"
+        f" : 0.5*(TMath::Erfc(-({upper})/sqrt(2.)) - TMath::Erfc(-({lower})/sqrt(2.))))"
+    )
+
+
+def _resonance_density(mass: str, width: str) -> str:
+    """Formula text of the exact observed density of :func:`resonance` in ``m_reco``.
+
+    The true mass z in [lo, hi] follows f Gauss(z | mass, width) + (1 - f) Exp(z | slope), each
+    normalised on [lo, hi]; the detector adds Gauss(0, resolution). The convolution over [lo, hi]
+    has a closed form: the line is Gauss(m | mass, S), S^2 = width^2 + resolution^2, times the
+    fraction of the conditional Gaussian of z (mean (mass r^2 + m width^2) / S^2, width
+    width r / S) inside [lo, hi]; the continuum is exp(slope m + slope^2 r^2 / 2) times the
+    fraction of Gauss(m + slope r^2, r) inside [lo, hi]. It integrates to 1 over the real line.
+    """
+    lo, hi = (repr(v) for v in RESONANCE_RANGE)
+    var = f"({width}*{width} + resolution*resolution)"
+    mean_z = f"(({mass}*resolution*resolution + m_reco*{width}*{width})/{var})"
+    width_z = f"({width}*resolution/sqrt({var}))"
+    line = (
+        f"exp(-0.5*(m_reco-{mass})*(m_reco-{mass})/{var})/sqrt(2*TMath::Pi()*{var})"
+        f"*{_phi_difference(f'({hi}-{mean_z})/{width_z}', f'({lo}-{mean_z})/{width_z}')}"
+        f"/{_phi_difference(f'({hi}-{mass})/{width}', f'({lo}-{mass})/{width}')}"
+    )
+    shifted = "(m_reco + slope*resolution*resolution)"
+    continuum = (
+        f"slope/(exp(slope*{hi})-exp(slope*{lo}))*exp(slope*m_reco + 0.5*slope*slope*resolution*resolution)"
+        f"*{_phi_difference(f'({hi}-{shifted})/resolution', f'({lo}-{shifted})/resolution')}"
+    )
+    return f"fsig*{line} + (1-fsig)*{continuum}"
+
+
+def resonance(
+    mass_observed: float = 125.0,
+    width_observed: float = 2.0,
+    resolution: float = 1.0,
+    signal_fraction: float = 0.2,
+    slope: float = -0.03,
+    n_observed: int = 2000,
+    seed: int = 1,
+) -> Problem:
+    """A resonance on a falling continuum, seen through a detector with Gaussian resolution.
+
+    The latent true mass ``m_true`` in [100, 160] GeV follows ``signal_fraction`` of a line
+    ``Gaussian(m_true | mass, width)`` plus a continuum ``Exponential(m_true | slope)``; the
+    parameters are the line's mass in [120, 130] and width in [1, 4] GeV. The detector measures
+    ``m_reco = m_true + Gaussian(0, resolution)``; ``m_reco`` runs 8 resolutions beyond the true
+    range on each side, so the detector never pushes an event out of range (RooFit would otherwise
+    renormalise p(x|z) near the edges, which no detector does). The observed-level pdf
+    (``target_pdf``, :func:`_resonance_density`) is the convolution in closed form, exact to
+    rounding, and self-normalised, so the analytic NLL needs no numerical integral.
+
+    The line is Gaussian rather than Breit-Wigner on purpose: its convolution with the resolution
+    over the finite true-mass range has a closed form, a Breit-Wigner's has none (RooFFTConvPdf
+    would approximate it on a grid). The signal fraction is fixed: a ``RooAddPdf`` coefficient
+    that varies per event is evaluated wrongly by RooFit's batch evaluation (:mod:`roosbi.gold`
+    then falls back to slower event-by-event evaluation).
+
+    Parameters
+    ----------
+    mass_observed, width_observed : float
+        True line mass and width of the observed data (inside [120, 130] and [1, 4]).
+    resolution : float
+        Detector resolution, GeV.
+    signal_fraction : float
+        Fraction of line events at truth level, in (0, 1).
+    slope : float
+        Slope of the continuum, 1/GeV, in [-1, 0).
+    n_observed : int
+        Number of observed events.
+    seed : int
+        Seed of RooFit's generator for the observed data (simulated through the latent, as training events are).
+
+    Returns
+    -------
+    Problem
+        Observable ``m_reco``, parameters ``mass`` and ``width``, latent ``m_true``; reference point
+        mass = 125, width = 2.5 (the middles of the ranges), ``reference_pdf`` the observed density there.
+    """
+    _check_positive(resolution=resolution, n_observed=n_observed)
+    if not 0.0 < signal_fraction < 1.0:
+        raise InputError(f"signal_fraction must be inside (0, 1), not {signal_fraction}")
+    if not -1.0 <= slope < 0.0:
+        raise InputError(f"slope must be negative (a falling continuum) and at least -1/GeV, not {slope}")
+    if not 120.0 <= mass_observed <= 130.0:
+        raise InputError(f"mass_observed must be inside mass's range [120, 130], not {mass_observed}")
+    if not 1.0 <= width_observed <= 4.0:
+        raise InputError(f"width_observed must be inside width's range [1, 4], not {width_observed}")
+    ROOT = import_root()
+    lo, hi = RESONANCE_RANGE
+    ws = ROOT.RooWorkspace("w", "roosbi resonance")
+    ROOT.SetOwnership(ws, False)  # see gauss1d
+    ws.factory(f"Gaussian::line(m_true[{lo!r},{hi!r}], mass[120,130], width[1,4])")
+    ws.factory(f"Exponential::continuum(m_true, slope[{slope!r}])")
+    ws.factory(f"SUM::truth(fsig[{signal_fraction!r}]*line, continuum)")
+    margin = 8.0 * resolution
+    ws.factory(f"Gaussian::detector(m_reco[{lo - margin!r},{hi + margin!r}], m_true, resolution[{resolution!r}])")
+    ws.factory("mass_ref[125]")
+    ws.factory("width_ref[2.5]")
+    # Generation with per-event parameters (ProtoData) counts them as observables of the
+    # coefficient normalisation unless it is fixed, and then draws the wrong line fraction.
+    ws.pdf("truth").fixCoefNormalization(ROOT.RooArgSet(ws.var("m_true")))
+    variables = ROOT.RooArgList(*[ws.arg(n) for n in ("m_reco", "mass", "width", "resolution", "slope", "fsig")])
+    reference_vars = ROOT.RooArgList(
+        *[ws.arg(n) for n in ("m_reco", "mass_ref", "width_ref", "resolution", "slope", "fsig")]
+    )
+    density = ROOT.RooFormulaVar("density", "exact observed density", _resonance_density("mass", "width"), variables)
+    density_ref = ROOT.RooFormulaVar(
+        "density_ref",
+        "observed density at the reference point",
+        _resonance_density("mass_ref", "width_ref"),
+        reference_vars,
+    )
+    # Self-normalised: the formula integrates to 1 (to ~1e-15 over m_reco's range), and a numerical
+    # normalisation integral would add noise to the NLL that Minuit's derivatives feel.
+    model = ROOT.RooWrapperPdf("model", "resonance, observed level (exact)", density, True)
+    reference = ROOT.RooWrapperPdf("reference", "observed level at the reference point", density_ref, True)
+    for pdf in (model, reference):
+        ws.Import(pdf, RecycleConflictNodes=True, Silence=True)
+    for name in ("slope", "fsig", "resolution", "mass_ref", "width_ref"):
+        ws.var(name).setConstant(True)
+    ws.var("m_true").SetTitle("m_true [GeV] (latent)")
+    ws.var("m_reco").SetTitle("m_reco [GeV]")
+    ws.var("mass").setVal(mass_observed)
+    ws.var("width").setVal(width_observed)
+    _import_observed_latent(ws, "truth", "detector", ["m_true"], ["m_reco"], seed, n_observed)
+    return Problem(
+        name="resonance",
+        workspace=ws,
+        target_pdf="model",
+        reference_pdf="reference",
+        observables=["m_reco"],
+        parameters=["mass", "width"],
+        observed_data="obs_data",
+        truth={"mass": mass_observed, "width": width_observed},
+        latents=["m_true"],
+        latent_pdf="truth",
+        observation_pdf="detector",
+        reference_point={"mass": 125.0, "width": 2.5},
+    )
+
+
+PROBLEMS: dict[str, Callable[..., Problem]] = {
+    "gauss1d": gauss1d,
+    "gauss2d": gauss2d,
+    "mixture": mixture,
+    "smeared": smeared,
+    "resonance": resonance,
+}
 
 
 def make_problem(name: str, seed: int = 1) -> Problem:

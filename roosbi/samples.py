@@ -2,14 +2,17 @@
 
 A :class:`~roosbi.simulate.TrainingSample` is built from columns that play four roles:
 observables (x), parameters (theta), the label (1 target, 0 reference) and, optionally, an event
-weight. The columns come from
+weight and the "gold" of a simulator with latent variables (:mod:`roosbi.gold`): the joint log
+ratio (one column) and the joint score (one column per parameter), for the augmented losses. The
+columns come from
 
 - numpy arrays or pandas columns: :func:`sample_from_arrays`, :func:`sample_from_dataframe`;
 - a TTree or an RNTuple (anything ``ROOT.RDataFrame`` reads: a file path, a list of paths, a
   ``TTree``/``TChain`` or an ``RDataFrame`` node): :func:`sample_from_tree` for one source with a
   label column, :func:`sample_from_trees` for a target source and a reference source;
 - a ROOT file written by :func:`write_sample`: :func:`read_sample` gives back the same sample,
-  bit for bit (names, roles and parameter ranges are stored beside the tree as JSON).
+  bit for bit (names, roles, parameter ranges, the reference and the gold columns are stored
+  beside the tree as JSON; gold branches are ``joint_log_ratio`` and ``joint_score_<parameter>``).
 
 Observed data for the fit become a ``RooDataSet`` with :func:`observed_data_from_tree` and
 :func:`observed_data_from_arrays`.
@@ -59,7 +62,9 @@ __all__ = [
 
 #: Identifies the JSON record that :func:`write_sample` stores beside the tree.
 SAMPLE_FORMAT = "roosbi.sample"
-SAMPLE_FORMAT_VERSION = 1
+#: Version 2 adds the gold columns. A sample without them is written as version 1, which older
+#: roosbi reads; one with them as version 2, which older roosbi refuses instead of dropping the gold.
+SAMPLE_FORMAT_VERSION = 2
 _META_SUFFIX = "_info"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -79,6 +84,8 @@ def sample_from_arrays(
     parameters: Sequence[str],
     weights=None,
     parameter_ranges: Mapping[str, tuple[float, float]] | None = None,
+    joint_log_ratio=None,
+    joint_score=None,
 ) -> TrainingSample:
     """A training sample from arrays (numpy, pandas, or anything ``numpy.asarray`` takes).
 
@@ -98,6 +105,11 @@ def sample_from_arrays(
     parameter_ranges : dict, optional
         Training range ``name -> (lo, hi)`` of each parameter. A parameter not named here takes the
         minimum and maximum of its values (logged).
+    joint_log_ratio : array_like, shape (n,), optional
+        The joint log ratio log r(x, z | theta) of each event at its theta (:mod:`roosbi.gold`).
+    joint_score : array_like, shape (n, n_parameters) or (n,) for one parameter, optional
+        The joint score of each event at its theta, one column per parameter (a DataFrame or a
+        dict of columns is read by the parameters' names).
 
     Returns
     -------
@@ -107,7 +119,8 @@ def sample_from_arrays(
     ------
     InputError
         Mismatched lengths or shapes, NaN/Inf, labels other than 0/1, a class whose weights sum to
-        zero or less, a parameter with a single value and no given range.
+        zero or less, a parameter with a single value and no given range, a joint score whose
+        width is not the number of parameters.
     """
     observables = _names(observables, "observables")
     parameters = _names(parameters, "parameters")
@@ -119,6 +132,12 @@ def sample_from_arrays(
     if weights is not None:
         weights = _as_column(weights, "weights", "")
         lengths["weights"] = len(weights)
+    if joint_log_ratio is not None:
+        joint_log_ratio = _as_column(joint_log_ratio, "joint_log_ratio", "")
+        lengths["joint_log_ratio"] = len(joint_log_ratio)
+    if joint_score is not None:
+        joint_score = _score_matrix(joint_score, parameters)
+        lengths["joint_score"] = len(joint_score)
     if len(set(lengths.values())) > 1:
         rows = ", ".join(f"{name} {n}" for name, n in lengths.items())
         raise InputError(f"the arrays have different numbers of rows ({rows}); each needs one row per event")
@@ -128,8 +147,22 @@ def sample_from_arrays(
     columns[label_key] = y
     if weights is not None:
         columns[weight_key] = weights
+    ratio_key, score_keys = None, None
+    if joint_log_ratio is not None:
+        ratio_key = _free_name("joint_log_ratio", columns)
+        columns[ratio_key] = joint_log_ratio
+    if joint_score is not None:
+        score_keys = [_free_name(f"joint_score_{name}", columns) for name in parameters]
+        columns.update({key: joint_score[:, i] for i, key in enumerate(score_keys)})
     return _make_sample(
-        columns, observables, parameters, label_key, None if weights is None else weight_key, parameter_ranges, ""
+        columns,
+        observables,
+        parameters,
+        label_key,
+        None if weights is None else weight_key,
+        parameter_ranges,
+        "",
+        gold=(ratio_key, score_keys),
     )
 
 
@@ -140,6 +173,8 @@ def sample_from_dataframe(
     label: str,
     weight: str | None = None,
     parameter_ranges: Mapping[str, tuple[float, float]] | None = None,
+    joint_log_ratio: str | None = None,
+    joint_score: Sequence[str] | None = None,
 ) -> TrainingSample:
     """A training sample from the columns of a pandas DataFrame (or a dict of equal-length arrays).
 
@@ -155,6 +190,10 @@ def sample_from_dataframe(
         Column holding the event weights (1 if not given). Negative weights are kept.
     parameter_ranges : dict, optional
         As in :func:`sample_from_arrays`.
+    joint_log_ratio : str, optional
+        Column holding the joint log ratio of each event (:mod:`roosbi.gold`).
+    joint_score : sequence of str, optional
+        Columns holding the joint score, one per parameter, in the parameters' order.
 
     Returns
     -------
@@ -162,7 +201,8 @@ def sample_from_dataframe(
     """
     observables = _names(observables, "observables")
     parameters = _names(parameters, "parameters")
-    needed = _roles(observables, parameters, label, weight)
+    gold = _gold_names(joint_log_ratio, joint_score, parameters)
+    needed = _roles(observables, parameters, label, weight, gold)
     available = [str(c) for c in (df.columns if hasattr(df, "columns") else df)]
     missing = [c for c in needed if c not in available]
     if missing:
@@ -171,7 +211,7 @@ def sample_from_dataframe(
         )
     where = " of the DataFrame"
     columns = {name: _as_column(df[name], name, where) for name in needed}
-    return _make_sample(columns, observables, parameters, label, weight, parameter_ranges, where)
+    return _make_sample(columns, observables, parameters, label, weight, parameter_ranges, where, gold=gold)
 
 
 def sample_from_tree(
@@ -183,6 +223,8 @@ def sample_from_tree(
     tree: str | None = None,
     parameter_ranges: Mapping[str, tuple[float, float]] | None = None,
     selection: str | None = None,
+    joint_log_ratio: str | None = None,
+    joint_score: Sequence[str] | None = None,
 ) -> TrainingSample:
     """A training sample from one TTree or RNTuple whose label column tells target from reference.
 
@@ -204,6 +246,10 @@ def sample_from_tree(
         As in :func:`sample_from_arrays`.
     selection : str, optional
         An ``RDataFrame.Filter`` expression; only events that pass are read.
+    joint_log_ratio : str, optional
+        Branch holding the joint log ratio of each event (:mod:`roosbi.gold`).
+    joint_score : sequence of str, optional
+        Branches holding the joint score, one per parameter, in the parameters' order.
 
     Returns
     -------
@@ -215,9 +261,10 @@ def sample_from_tree(
     """
     observables = _names(observables, "observables")
     parameters = _names(parameters, "parameters")
-    needed = _roles(observables, parameters, label, weight)
+    gold = _gold_names(joint_log_ratio, joint_score, parameters)
+    needed = _roles(observables, parameters, label, weight, gold)
     columns, where = _read_columns(source, needed, tree, selection)
-    return _make_sample(columns, observables, parameters, label, weight, parameter_ranges, where)
+    return _make_sample(columns, observables, parameters, label, weight, parameter_ranges, where, gold=gold)
 
 
 def sample_from_trees(
@@ -231,6 +278,8 @@ def sample_from_trees(
     parameter_ranges: Mapping[str, tuple[float, float]] | None = None,
     selection: str | None = None,
     seed: int = 0,
+    joint_log_ratio: str | None = None,
+    joint_score: Sequence[str] | None = None,
 ) -> TrainingSample:
     """A training sample from a target source (label 1) and a reference source (label 0).
 
@@ -259,6 +308,11 @@ def sample_from_trees(
         An ``RDataFrame.Filter`` expression applied to both sources.
     seed : int
         Seeds the draw of parameter values for a reference without parameter branches.
+    joint_log_ratio : str, optional
+        Branch holding the joint log ratio (:mod:`roosbi.gold`), in both sources. The reference then
+        needs its parameter branches: the gold is taken at each event's parameters.
+    joint_score : sequence of str, optional
+        Branches holding the joint score, one per parameter, in both sources (as ``joint_log_ratio``).
 
     Returns
     -------
@@ -267,7 +321,8 @@ def sample_from_trees(
     """
     observables = _names(observables, "observables")
     parameters = _names(parameters, "parameters")
-    needed = _roles(observables, parameters, None, weight)
+    gold = _gold_names(joint_log_ratio, joint_score, parameters)
+    needed = _roles(observables, parameters, None, weight, gold)
     target_cols, target_where = _read_columns(target, needed, tree, selection)
     ref_needed = [c for c in needed if c not in parameters]
     ref_tree = tree if reference_tree is None else reference_tree
@@ -288,6 +343,12 @@ def sample_from_trees(
             "of a random target event)"
         )
     if not present:
+        if gold[0] is not None or gold[1] is not None:
+            raise InputError(
+                f"the reference{ref_where} has no parameter branches, so its events would take the parameters of "
+                "random target events, but its joint log ratio and score hold values at parameters of their own: "
+                f"give the reference its parameter branches ({_quoted(parameters)}), or leave the gold out"
+            )
         rng = np.random.default_rng(seed)
         rounds = -(-n_ref // n_target)
         rows = np.concatenate([rng.permutation(n_target) for _ in range(rounds)])[:n_ref]
@@ -298,7 +359,7 @@ def sample_from_trees(
     label_key = _free_name("label", needed)
     columns[label_key] = np.concatenate([np.ones(n_target), np.zeros(n_ref)])
     log.info("read %d target events%s and %d reference events%s", n_target, target_where, n_ref, ref_where)
-    return _make_sample(columns, observables, parameters, label_key, weight, parameter_ranges, "")
+    return _make_sample(columns, observables, parameters, label_key, weight, parameter_ranges, "", gold=gold)
 
 
 def balance_classes(sample: TrainingSample) -> TrainingSample:
@@ -329,10 +390,12 @@ def write_sample(sample: TrainingSample, path: str | os.PathLike, tree: str = "r
     The file holds one TTree with a ``double`` branch per observable and per parameter, ``label``
     (``int``: 1 target, 0 reference) and ``weight`` (``double``), and a ``TNamed``
     ``<tree>_info`` whose title is a JSON record of the roles of the branches, the names in
-    network input order and the parameter ranges. (If an observable or a parameter is itself
-    called ``label`` or ``weight``, those branches are ``roosbi_label``/``roosbi_weight``; the
-    record says so.) The file is written to a temporary file in the same directory and renamed
-    into place, so ``path`` holds either its old content or the whole new sample.
+    network input order, the parameter ranges and the reference. A sample with gold adds
+    ``joint_log_ratio`` and ``joint_score_<parameter>`` branches (``double``). (If an observable
+    or a parameter already has one of these names, or ``label`` or ``weight``, the branch is
+    prefixed ``roosbi_``; the record says so.) The file is written to a temporary file in the
+    same directory and renamed into place, so ``path`` holds either its old content or the whole
+    new sample.
 
     Parameters
     ----------
@@ -360,20 +423,35 @@ def write_sample(sample: TrainingSample, path: str | os.PathLike, tree: str = "r
             )
     label_branch = _free_name("label", names)
     weight_branch = _free_name("weight", names)
+    taken = [*names, label_branch, weight_branch]
+    ratio_branch = None if sample.joint_log_ratio is None else _free_name("joint_log_ratio", taken)
+    score_branches = None
+    if sample.joint_score is not None:
+        score_branches = [_free_name(f"joint_score_{name}", [*taken, ratio_branch]) for name in sample.parameters]
+    has_gold = ratio_branch is not None or score_branches is not None
     record = {
         "format": SAMPLE_FORMAT,
-        "version": SAMPLE_FORMAT_VERSION,
+        "version": SAMPLE_FORMAT_VERSION if has_gold else 1,
         "observables": list(sample.observables),
         "parameters": list(sample.parameters),
         "parameter_ranges": {name: [float(lo), float(hi)] for name, (lo, hi) in sample.parameter_ranges.items()},
         "label": label_branch,
         "weight": weight_branch,
         "n_events": len(sample),
+        "reference": sample.reference,
+        "reference_uniform": bool(sample.reference_uniform),
+        "joint_log_ratio": ratio_branch,
+        "joint_score": score_branches,
     }
     columns = {name: np.ascontiguousarray(sample.x[:, i]) for i, name in enumerate(sample.observables)}
     columns.update({name: np.ascontiguousarray(sample.theta[:, i]) for i, name in enumerate(sample.parameters)})
     columns[label_branch] = sample.y.astype(np.int32)
     columns[weight_branch] = np.ascontiguousarray(sample.weights, dtype=np.float64)
+    if ratio_branch is not None:
+        columns[ratio_branch] = np.ascontiguousarray(sample.joint_log_ratio, dtype=np.float64)
+    if score_branches is not None:
+        for i, branch in enumerate(score_branches):
+            columns[branch] = np.ascontiguousarray(sample.joint_score[:, i], dtype=np.float64)
 
     ROOT = import_root()
     path = Path(path)
@@ -405,7 +483,8 @@ def read_sample(path: str | os.PathLike, tree: str = "roosbi_sample") -> Trainin
     Returns
     -------
     TrainingSample
-        With the names, the column order and the parameter ranges that were written.
+        With the names, the column order, the parameter ranges, the reference and the gold
+        columns that were written.
     """
     path = os.fspath(path)
     handle = _open_file(path)
@@ -431,12 +510,33 @@ def read_sample(path: str | os.PathLike, tree: str = "roosbi_sample") -> Trainin
         label, weight = str(record["label"]), str(record["weight"])
         ranges = {name: (float(lo), float(hi)) for name, (lo, hi) in record["parameter_ranges"].items()}
         n_events = int(record["n_events"])
+        # Keys a version 1 record may lack.
+        reference = str(record.get("reference", "sample"))
+        reference_uniform = bool(record.get("reference_uniform", False))
+        ratio = record.get("joint_log_ratio")
+        ratio = None if ratio is None else str(ratio)
+        score = record.get("joint_score")
+        score = None if score is None else [str(name) for name in score]
+        if score is not None and len(score) != len(parameters):
+            raise ValueError(f"{len(score)} joint score branches for {len(parameters)} parameters")
     except (ValueError, KeyError, TypeError) as err:
         raise InputError(f"the sample record '{tree}{_META_SUFFIX}' in {path!r} is damaged: {err}") from None
-    columns, where = _read_columns(path, observables + parameters + [label, weight], tree, None)
+    gold_branches = ([ratio] if ratio else []) + (score or [])
+    columns, where = _read_columns(path, observables + parameters + [label, weight] + gold_branches, tree, None)
     if len(columns[label]) != n_events:
         raise InputError(f"{where.strip()} holds {len(columns[label])} events but its record says {n_events}")
-    return _make_sample(columns, observables, parameters, label, weight, ranges, where)
+    return _make_sample(
+        columns,
+        observables,
+        parameters,
+        label,
+        weight,
+        ranges,
+        where,
+        gold=(ratio, score),
+        reference=reference,
+        reference_uniform=reference_uniform,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -540,8 +640,14 @@ def _make_sample(
     weight: str | None,
     parameter_ranges: Mapping[str, tuple[float, float]] | None,
     where: str,
+    gold: tuple[str | None, list[str] | None] = (None, None),
+    reference: str = "sample",
+    reference_uniform: bool = False,
 ) -> TrainingSample:
-    """Check named columns and assemble the sample (every roosbi sample constructor ends here)."""
+    """Check named columns and assemble the sample (every roosbi sample constructor ends here).
+
+    ``gold`` names the joint log ratio column and the joint score columns (one per parameter), or None.
+    """
     lengths = {name: len(col) for name, col in columns.items()}
     if len(set(lengths.values())) > 1:
         rows = ", ".join(f"{name} {n}" for name, n in lengths.items())
@@ -553,6 +659,7 @@ def _make_sample(
     _check_weights(y, w, where)
     theta = np.column_stack([columns[p] for p in parameters])
     ranges = _parameter_ranges(theta, parameters, parameter_ranges, where)
+    ratio, score = gold
     sample = TrainingSample(
         x=np.column_stack([columns[o] for o in observables]),
         theta=theta,
@@ -561,6 +668,10 @@ def _make_sample(
         parameters=list(parameters),
         parameter_ranges=ranges,
         weights=None if weight is None else w,
+        reference=reference,
+        reference_uniform=reference_uniform,
+        joint_log_ratio=None if ratio is None else columns[ratio],
+        joint_score=None if score is None else np.column_stack([columns[c] for c in score]),
     )
     log.info(
         "training sample: %d target and %d reference events%s",
@@ -693,11 +804,53 @@ def _check_distinct(names: list[str]) -> None:
         )
 
 
-def _roles(observables: list[str], parameters: list[str], label: str | None, weight: str | None) -> list[str]:
+def _roles(
+    observables: list[str],
+    parameters: list[str],
+    label: str | None,
+    weight: str | None,
+    gold: tuple[str | None, list[str] | None] = (None, None),
+) -> list[str]:
     """All column names, each once; a name with two roles is an error."""
-    names = observables + parameters + [n for n in (label, weight) if n is not None]
+    ratio, score = gold
+    names = observables + parameters + [n for n in (label, weight, ratio) if n is not None] + list(score or [])
     _check_distinct(names)
     return names
+
+
+def _gold_names(
+    joint_log_ratio: str | None, joint_score: Sequence[str] | None, parameters: list[str]
+) -> tuple[str | None, list[str] | None]:
+    """The names of the gold columns, checked: a joint score names one column per parameter."""
+    if joint_log_ratio is not None and not isinstance(joint_log_ratio, str):
+        raise InputError(f"joint_log_ratio names one column, not {joint_log_ratio!r}")
+    if joint_score is None:
+        return joint_log_ratio, None
+    score = [joint_score] if isinstance(joint_score, str) else [str(name) for name in joint_score]
+    if len(score) != len(parameters):
+        raise InputError(
+            f"joint_score names {len(score)} column(s) ({_quoted(score)}) but there are {len(parameters)} parameters "
+            f"({', '.join(parameters)}): name one joint score column per parameter, in the parameters' order"
+        )
+    return joint_log_ratio, score
+
+
+def _score_matrix(values, parameters: list[str]) -> np.ndarray:
+    """The joint score as an (n, n_parameters) array: one column per parameter."""
+    if hasattr(values, "columns") or isinstance(values, Mapping):
+        return _matrix(values, parameters, "joint_score")
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"joint_score is not a numeric array: {err}") from None
+    if arr.ndim == 1 and len(parameters) == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[1] != len(parameters):
+        raise InputError(
+            f"joint_score has shape {arr.shape}; it needs one row per event and one column per parameter "
+            f"({', '.join(parameters)}): shape (n, {len(parameters)})"
+        )
+    return arr
 
 
 def _free_name(name: str, taken: Sequence[str]) -> str:

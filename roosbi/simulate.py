@@ -12,15 +12,33 @@ the reference, which is one of
 
 Pairing gives both classes the same theta distribution, so the classifier can only learn from x,
 and its logit converges to log r(x|theta). docs/pipeline.md says when each reference fits.
+
+Problems with latent variables z (``Problem.latents``) are simulated through them: z from
+p(z|theta) with the event's theta (``ProtoData``), then x from the detector p(x|z) with the
+event's z. Their reference is by default the simulator at ``Problem.reference_point``, and the
+sample carries the "gold" (:mod:`roosbi.gold`): the joint log ratio and the joint score of every
+event at its own (paired) theta. :func:`simulate_local` gives SALLY's sample: events at one point
+with their joint score there.
+
+Generation with per-event parameters meets a RooFit pitfall (ROOT 6.40, measured). A
+``RooAddPdf`` generated with ``ProtoData`` counts the prototype's variables as observables when it
+interprets its coefficients: when its components depend on them differently (a line whose mass
+and width come per event beside a continuum that has neither) it draws the wrong component
+fractions (0.43 instead of 0.50) unless its coefficient normalisation is fixed. Generation
+therefore runs on a clone of the pdf whose RooAddPdfs have it fixed to the generated variables
+(an explicit user choice is kept), which also leaves the workspace's parameter values alone.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import gold as _gold
 from .checks import require_object
 from .exceptions import InputError
 from .library import import_root
@@ -260,24 +278,98 @@ def _pdf(problem: Problem, pdf, role: str):
     return require_object(pdf, role)
 
 
-def generate_target(problem: Problem, theta: np.ndarray, seed: int) -> np.ndarray:
-    """Draw one x from p(x|theta) for each row of ``theta``; shape ``(n, n_observables)``."""
+def _generation_clone(pdf, generated: list[str]):
+    """A clone of ``pdf`` to generate from with per-event parameters, and its generated variables.
+
+    Its RooAddPdfs interpret their coefficients over the generated variables only (see the module
+    docstring); a coefficient normalisation fixed by the user is kept. The workspace's objects
+    are left as they are (their values are not moved by the generation either).
+    """
     ROOT = import_root()
-    ws = problem.workspace
-    params = ROOT.RooArgSet()
-    for name in problem.parameters:
-        params.add(ws.var(name))
-    proto = ROOT.RooDataSet.from_numpy({n: theta[:, i] for i, n in enumerate(problem.parameters)}, params)
-    observables = ROOT.RooArgSet()
-    for name in problem.observables:
-        observables.add(ws.var(name))
+    clone = pdf.cloneTree()
+    ROOT.SetOwnership(clone, True)
+    variables = clone.getVariables()
+    what = ROOT.RooArgSet()
+    for name in generated:
+        var = variables.find(name)
+        if var:
+            what.add(var)
+    for node in clone.getComponents():
+        if isinstance(node, ROOT.RooAddPdf) and node.getCoefNormalization().empty() and not node.getCoefRange():
+            own = ROOT.RooArgSet()
+            for var in what:
+                if node.dependsOn(var):
+                    own.add(var)
+            node.fixCoefNormalization(own)
+    return clone, what
+
+
+def _generate(problem: Problem, pdf, generated: list[str], proto: dict[str, np.ndarray] | None, n: int | None = None):
+    """Draw ``generated`` from ``pdf``: one event per prototype row (its values set per event), or ``n`` events.
+
+    Returns a dict of arrays holding the generated columns and the prototype's.
+    """
+    ROOT = import_root()
+    if proto is None:
+        what = ROOT.RooArgSet(*[problem.var(name) for name in generated])
+        return pdf.generate(what, n).to_numpy()
+    clone, what = _generation_clone(pdf, generated)
+    given = ROOT.RooArgSet(*[problem.var(name) for name in proto])
+    data = ROOT.RooDataSet.from_numpy({name: np.ascontiguousarray(col) for name, col in proto.items()}, given)
+    arrays = clone.generate(what, ROOT.RooFit.ProtoData(data)).to_numpy()
+    del clone
+    return arrays
+
+
+def generate_with_latents(problem: Problem, theta: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one event for each row of ``theta``: its observables x and its latents z.
+
+    For a problem with latents, z comes from p(z|theta) with each row's theta, then x from the
+    detector p(x|z) with each event's z (RooFit's ``ProtoData`` generation, one generator stream
+    seeded once: same seed, same events). For a problem without latents x comes from the target
+    pdf and z is x itself (the latent of the "no smearing" case, :mod:`roosbi.gold`).
+
+    Parameters
+    ----------
+    problem : Problem
+        The simulator.
+    theta : ndarray, shape (n, n_parameters)
+        The parameters of each event.
+    seed : int
+        Seed of RooFit's generator.
+
+    Returns
+    -------
+    x : ndarray, shape (n, n_observables)
+    z : ndarray, shape (n, n_latents), or x for a problem without latents
+    """
+    ROOT = import_root()
+    theta = np.asarray(theta, dtype=np.float64).reshape(len(theta), -1)
+    columns = {name: theta[:, i] for i, name in enumerate(problem.parameters)}
     ROOT.RooRandom.randomGenerator().SetSeed(seed)
-    saved = {name: ws.var(name).getVal() for name in problem.parameters}
-    data = ws.pdf(problem.target_pdf).generate(observables, ROOT.RooFit.ProtoData(proto))
-    for name, value in saved.items():  # generation with proto data moves the parameters
-        ws.var(name).setVal(value)
-    arrays = data.to_numpy()
+    ws = problem.workspace
+    if not problem.latents:
+        arrays = _generate(problem, ws.pdf(problem.target_pdf), problem.observables, columns)
+        x = np.column_stack([arrays[name] for name in problem.observables])
+        return x, x
+    arrays = _generate(problem, ws.pdf(problem.latent_pdf), problem.latents, columns)
+    z = np.column_stack([arrays[name] for name in problem.latents])
+    return _observe(problem, z), z
+
+
+def _observe(problem: Problem, z: np.ndarray) -> np.ndarray:
+    """Observables from the detector p(x|z), one event per row of z (RooFit's generator continues its stream)."""
+    proto = {name: z[:, i] for i, name in enumerate(problem.latents)}
+    arrays = _generate(problem, problem.workspace.pdf(problem.observation_pdf), problem.observables, proto)
     return np.column_stack([arrays[name] for name in problem.observables])
+
+
+def generate_target(problem: Problem, theta: np.ndarray, seed: int) -> np.ndarray:
+    """Draw one x from p(x|theta) for each row of ``theta``; shape ``(n, n_observables)``.
+
+    Through the latents for a problem that has them (:func:`generate_with_latents`).
+    """
+    return generate_with_latents(problem, theta, seed)[0]
 
 
 def generate_reference(problem: Problem, n: int, seed: int, pdf=None) -> np.ndarray:
@@ -289,33 +381,76 @@ def generate_reference(problem: Problem, n: int, seed: int, pdf=None) -> np.ndar
     return np.column_stack([arrays[name] for name in problem.observables])
 
 
-def _reference_events(problem: Problem, reference, theta: np.ndarray, n: int, seed: int, rng, prior):
-    """The reference class: its x, the theta each event is paired with, and a description."""
+@dataclass
+class _ReferencePlan:
+    """What the reference class is, decided before any event is drawn.
+
+    ``kind``: ``"pdf_x"`` (a pdf of x), ``"pdf_z"`` (a pdf of the latents), ``"point"`` or
+    ``"marginal"``; ``gold`` the reference for :mod:`roosbi.gold`, or None with ``no_gold`` saying why.
+    """
+
+    kind: str
+    pdf: object = None
+    point: np.ndarray | None = None
+    gold: _gold.GoldReference | None = None
+    no_gold: str = ""
+
+
+def _reference_plan(problem: Problem, reference) -> _ReferencePlan:
+    """Classify the reference and find out whether the gold can be computed against it."""
+    if reference is None:
+        reference = dict(problem.reference_point) if problem.reference_point else problem.reference_pdf
+    if isinstance(reference, str) and reference == "marginal":
+        return _ReferencePlan(
+            "marginal",
+            no_gold="the marginal reference has no per-event density p_ref(z) for the joint ratio; use a point "
+            "reference (a dict of parameter values)",
+        )
+    if isinstance(reference, Mapping):
+        point = problem.point_array(reference, "reference point")
+        return _ReferencePlan("point", point=point, gold=_gold.gold_reference(problem, dict(reference)))
+    if not isinstance(reference, str):
+        ROOT = import_root()
+        if not isinstance(reference, ROOT.RooAbsPdf):
+            raise InputError(
+                f"reference must be None, a pdf name, a dict of parameter values or 'marginal', not {reference!r}"
+            )
+    pdf = _pdf(problem, reference, "reference")
+    on_latents = [name for name in problem.latents if pdf.dependsOn(problem.var(name))]
+    on_observables = [name for name in problem.observables if pdf.dependsOn(problem.var(name))]
+    if on_latents and on_observables:
+        raise InputError(
+            f"the reference pdf '{pdf.GetName()}' depends on latents ({', '.join(on_latents)}) and observables "
+            f"({', '.join(on_observables)}); give a pdf of the observables, or one of the latents (then x comes "
+            "from the detector)"
+        )
+    kind = "pdf_z" if on_latents else "pdf_x"
+    try:
+        gold = _gold.gold_reference(problem, pdf)
+        why = ""
+    except InputError as err:
+        gold, why = None, str(err)
+    return _ReferencePlan(kind, pdf=pdf, gold=gold, no_gold=why)
+
+
+def _reference_events(problem: Problem, plan: _ReferencePlan, theta: np.ndarray, n: int, seed: int, rng, prior):
+    """The reference class: its x, its z (None where unknown), the paired theta and a description."""
+    ROOT = import_root()
     n_target = len(theta)
     paired = theta[np.arange(n) % n_target]
-    if reference is None or isinstance(reference, str) and reference != "marginal":
-        pdf = _pdf(problem, reference or problem.reference_pdf, "reference")
-        return generate_reference(problem, n, seed, pdf), paired, f"pdf {pdf.GetName()}"
-    if isinstance(reference, str):  # "marginal": x at prior draws, paired with unrelated theta
-        x = generate_target(problem, sample_prior(problem, n, rng, prior), seed)
-        return x, theta[rng.permutation(np.arange(n) % n_target)], "marginal"
-    if isinstance(reference, dict):  # a fixed parameter point
-        unknown = sorted(set(reference) - set(problem.parameters))
-        missing = [name for name in problem.parameters if name not in reference]
-        if unknown or missing:
-            raise InputError(
-                f"a reference point needs a value for each of {', '.join(problem.parameters)} "
-                f"(unknown: {', '.join(unknown) or 'none'}; missing: {', '.join(missing) or 'none'})"
-            )
-        ranges = problem.parameter_ranges()
-        for name, value in reference.items():
-            if not ranges[name][0] <= value <= ranges[name][1]:
-                raise InputError(f"reference point {name}={value} is outside its range {ranges[name]}")
-        point = np.array([float(reference[name]) for name in problem.parameters])
-        x = generate_target(problem, np.tile(point, (n, 1)), seed)
-        description = "point " + ", ".join(f"{name}={reference[name]:g}" for name in problem.parameters)
-        return x, paired, description
-    raise InputError(f"reference must be None, a pdf name, a dict of parameter values or 'marginal', not {reference!r}")
+    if plan.kind == "pdf_x":
+        x = generate_reference(problem, n, seed, plan.pdf)
+        return x, (None if problem.latents else x), paired, f"pdf {plan.pdf.GetName()}"
+    if plan.kind == "pdf_z":  # z from the reference pdf of the latents, x from the detector
+        ROOT.RooRandom.randomGenerator().SetSeed(seed)
+        arrays = _generate(problem, plan.pdf, problem.latents, None, n)
+        z = np.column_stack([arrays[name] for name in problem.latents])
+        return _observe(problem, z), z, paired, f"pdf {plan.pdf.GetName()}"
+    if plan.kind == "marginal":  # x at prior draws, paired with unrelated theta
+        x, z = generate_with_latents(problem, sample_prior(problem, n, rng, prior), seed)
+        return x, z, theta[rng.permutation(np.arange(n) % n_target)], "marginal"
+    x, z = generate_with_latents(problem, np.tile(plan.point, (n, 1)), seed)
+    return x, z, paired, plan.gold.description
 
 
 def simulate(
@@ -325,6 +460,7 @@ def simulate(
     seed: int = 1,
     prior=None,
     reference=None,
+    gold: bool | None = None,
 ) -> TrainingSample:
     """Generate a labelled training sample from the problem's pdfs.
 
@@ -342,10 +478,18 @@ def simulate(
     prior : None, str or ROOT.RooAbsPdf
         None: uniform over each parameter's range. Or a pdf of the parameters (object or name in
         the workspace).
-    reference : None, str or dict
-        None: the problem's reference pdf. A pdf name: that pdf of x. A dict of parameter values:
-        the simulator at that point. ``"marginal"``: the simulator at parameters drawn from the
-        prior, paired with unrelated theta (learns p(x|theta) / p(x)).
+    reference : None, str, ROOT.RooAbsPdf or dict
+        None: the problem's reference point if it has one (``Problem.reference_point``), else its
+        reference pdf. A pdf (or its name): that pdf of x, or, for a problem with latents, a pdf of
+        the latents (z from it, x from the detector). A dict of parameter values: the simulator at
+        that point. ``"marginal"``: the simulator at parameters drawn from the prior, paired with
+        unrelated theta (learns p(x|theta) / p(x)).
+    gold : bool or None
+        Whether the sample carries the joint log ratio and joint score (:mod:`roosbi.gold`) of
+        every event at its own (paired) theta. None: when the problem has latents and the
+        reference allows it (a point, or a pdf of the latents). True: always, also for a problem
+        without latents (then they are the exact log ratio and score); an InputError says why
+        when the reference does not allow it. False: never.
 
     Returns
     -------
@@ -354,16 +498,35 @@ def simulate(
     n_reference = n_target if n_reference is None else n_reference
     if n_target < 1 or n_reference < 1:
         raise InputError("n_target and n_reference must be positive")
+    if gold not in (None, True, False):
+        raise InputError(f"gold must be None (when possible), True or False, not {gold!r}")
+    plan = _reference_plan(problem, reference)
+    if gold is True and plan.gold is None:
+        raise InputError(f"gold=True, but {plan.no_gold}")
+    want_gold = plan.gold is not None and (gold is True or (gold is None and bool(problem.latents)))
+    if gold is None and problem.latents and plan.gold is None:
+        log.info("the sample carries no gold: %s", plan.no_gold)
     rng = np.random.default_rng(seed)
     theta = sample_prior(problem, n_target, rng, prior)
     # Distinct, seed-derived streams for RooFit's two generator calls.
     seed_target, seed_reference = (int(s) for s in rng.integers(1, 2**31 - 1, size=2))
-    x_target = generate_target(problem, theta, seed_target)
-    x_reference, theta_reference, description = _reference_events(
-        problem, reference, theta, n_reference, seed_reference, rng, prior
+    x_target, z_target = generate_with_latents(problem, theta, seed_target)
+    x_reference, z_reference, theta_reference, description = _reference_events(
+        problem, plan, theta, n_reference, seed_reference, rng, prior
     )
     log.info("simulated %d target and %d reference events (reference: %s)", n_target, n_reference, description)
-    uniform = description.startswith("pdf ") and is_uniform(problem.workspace.pdf(description[4:]))
+    joint_log_ratio = joint_score = None
+    if want_gold:
+        start = time.perf_counter()
+        joint_log_ratio, joint_score = _gold.compute_gold(
+            problem, np.vstack([z_target, z_reference]), np.vstack([theta, theta_reference]), plan.gold
+        )
+        log.info(
+            "gold (joint log ratio and score) of %d events in %.2f s",
+            n_target + n_reference,
+            time.perf_counter() - start,
+        )
+    uniform = plan.kind == "pdf_x" and is_uniform(plan.pdf)
     return TrainingSample(
         x=np.vstack([x_target, x_reference]),
         theta=np.vstack([theta, theta_reference]),
@@ -373,4 +536,43 @@ def simulate(
         parameter_ranges=problem.parameter_ranges(),
         reference=description,
         reference_uniform=uniform,
+        joint_log_ratio=joint_log_ratio,
+        joint_score=joint_score,
+    )
+
+
+def simulate_local(problem: Problem, point: Mapping[str, float], n: int = 50_000, seed: int = 1) -> ScoreSample:
+    """Events at one parameter point with their joint score there: SALLY's training sample.
+
+    Parameters
+    ----------
+    problem : Problem
+        The simulator; with latents, the score is grad_theta log p(z|theta) (its expectation given
+        x is the score t(x|theta)); without, it is the exact score of the target pdf.
+    point : dict
+        A value for each parameter, inside its range.
+    n : int
+        Number of events.
+    seed : int
+        Seeds RooFit's generator: same seed, same sample.
+
+    Returns
+    -------
+    ScoreSample
+    """
+    theta0 = problem.point_array(point, "local point")
+    if n < 1:
+        raise InputError(f"n must be a positive number of events, not {n}")
+    rng = np.random.default_rng(seed)
+    theta = np.tile(theta0, (n, 1))
+    x, z = generate_with_latents(problem, theta, int(rng.integers(1, 2**31 - 1)))
+    start = time.perf_counter()
+    score = _gold.joint_score(problem, z, theta)
+    log.info("joint score of %d events at %s in %.2f s", n, point, time.perf_counter() - start)
+    return ScoreSample(
+        x=x,
+        joint_score=score,
+        observables=list(problem.observables),
+        parameters=list(problem.parameters),
+        point={name: float(v) for name, v in zip(problem.parameters, theta0, strict=True)},
     )
