@@ -14,6 +14,7 @@ from .. import __version__
 from ..exceptions import InputError
 from ..onnx import onnxruntime_log_ratio, save_model, set_metadata
 from ..simulate import TrainingSample
+from . import losses
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +24,22 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid", "leaky_relu", "elu", "selu", "softplus
 class RatioEstimator(ABC):
     """A parameterized classifier whose logit estimates log r(x|theta).
 
-    Subclasses take every setting as a keyword in ``__init__`` and set, after :meth:`fit`,
-    ``history_`` (``{"train_loss": [...], "val_loss": [...]}``, mean binary cross-entropy per
-    epoch), ``n_epochs_``, ``fit_time_s_`` and ``device_``.
+    Subclasses take every setting as a keyword in ``__init__`` (``method`` and ``score_weight``
+    among them when they train more than CARL) and set, after :meth:`fit`, ``history_``
+    (``{"train_loss": [...], "val_loss": [...]}``, the method's mean loss per epoch: binary
+    cross-entropy for CARL), ``n_epochs_``, ``fit_time_s_`` and ``device_``.
     """
 
     name: str = "base"
 
     def fit(self, sample: TrainingSample) -> RatioEstimator:
-        """Train on a labelled sample (target y=1, reference y=0); returns ``self``."""
+        """Train on a labelled sample (target y=1, reference y=0); returns ``self``.
+
+        The method and the gold it needs are checked first: a sample without the joint columns
+        that ``method`` trains on is refused before any training.
+        """
         self._check_activation()
+        self._check_method(sample)
         self.input_names_ = sample.input_names
         self.observables_ = list(sample.observables)
         self.parameters_ = list(sample.parameters)
@@ -50,12 +57,21 @@ class RatioEstimator(ABC):
         self.input_ranges_.update({k: [float(v[0]), float(v[1])] for k, v in self.parameter_ranges_.items()})
         self.input_mean_ = inputs.mean(axis=0)
         self.input_scale_ = np.where(inputs.std(axis=0) > 0, inputs.std(axis=0), 1.0)
-        self._fit(inputs, sample.y, sample.weights)
-        log.info("%s: %d epochs, best validation loss %.5f", self.name, self.n_epochs_, min(self.history_["val_loss"]))
+        gold = {name: getattr(sample, name) for name in self.method_.needs}
+        self._fit(inputs, sample.y, sample.weights, gold)
+        best = min(self.history_["val_loss"])
+        log.info("%s (%s): %d epochs, best validation loss %.5f", self.name, self.method_.name, self.n_epochs_, best)
         return self
 
     @abstractmethod
-    def _fit(self, inputs: np.ndarray, y: np.ndarray, weights: np.ndarray) -> None: ...
+    def _fit(self, inputs: np.ndarray, y: np.ndarray, weights: np.ndarray, gold: dict) -> None:
+        """Train; ``gold`` maps the joint columns the method needs (``method_.needs``) to arrays."""
+
+    def _check_method(self, sample: TrainingSample) -> None:
+        """Set ``method_`` (a :class:`~roosbi.estimators.losses.Method`); refuse a sample without its gold."""
+        self.method_ = losses.get_method(getattr(self, "method", "carl"))
+        losses.check_score_weight(getattr(self, "score_weight", 0.0))
+        losses.check_gold(self.method_, sample)
 
     @abstractmethod
     def _log_ratio(self, inputs: np.ndarray) -> np.ndarray: ...
@@ -80,6 +96,7 @@ class RatioEstimator(ABC):
         """Export to ONNX (raw inputs in, log r out) with roosbi metadata; written atomically."""
         self._check_fitted()
         model = self._onnx_model()
+        method = getattr(self, "method_", losses.METHODS["carl"])
         set_metadata(
             model,
             {
@@ -92,6 +109,9 @@ class RatioEstimator(ABC):
                 "reference": self.reference_,
                 "reference_uniform": self.reference_uniform_,
                 "estimator": self.name,
+                "method": method.name,
+                # Only a score method has a score term to weigh: null for the others.
+                "score_weight": self.score_weight if method.uses_score else None,
                 "hidden": list(self.hidden),
                 "n_members": getattr(self, "n_members", 1),
                 "activation": self.activation,

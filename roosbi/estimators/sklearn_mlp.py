@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 
+from ..exceptions import InputError
+from . import losses
 from .base import EpochTracker, RatioEstimator, validation_split, weighted_bce
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,9 @@ class SklearnRatioEstimator(RatioEstimator):
 
     Parameters
     ----------
+    method : {"carl"}
+        Only CARL (binary cross-entropy): scikit-learn's MLP has no custom losses and no input
+        gradients, so the gold methods need ``TorchRatioEstimator`` (``estimator="torch"``).
     hidden : tuple of int
         Widths of the hidden layers.
     activation : {"tanh", "relu", "sigmoid"}
@@ -54,6 +59,7 @@ class SklearnRatioEstimator(RatioEstimator):
 
     def __init__(
         self,
+        method: str = "carl",
         hidden: tuple[int, ...] = (32, 32),
         activation: str = "tanh",
         learning_rate: float = 3e-3,
@@ -65,6 +71,8 @@ class SklearnRatioEstimator(RatioEstimator):
         seed: int = 0,
         progress: bool = True,
     ):
+        _check_carl(method)
+        self.method = method
         self.hidden = tuple(hidden)
         self.activation = activation
         self.learning_rate = learning_rate
@@ -76,7 +84,11 @@ class SklearnRatioEstimator(RatioEstimator):
         self.seed = seed
         self.progress = progress
 
-    def _fit(self, inputs: np.ndarray, y: np.ndarray, weights: np.ndarray) -> None:
+    def _check_method(self, sample) -> None:
+        _check_carl(self.method)
+        super()._check_method(sample)
+
+    def _fit(self, inputs: np.ndarray, y: np.ndarray, weights: np.ndarray, gold: dict) -> None:
         from sklearn.neural_network import MLPClassifier
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -141,6 +153,17 @@ class SklearnRatioEstimator(RatioEstimator):
         del graph.output[:]
         graph.output.append(onnx.helper.make_tensor_value_info("log_ratio", onnx.TensorProto.DOUBLE, [None, 1]))
         return extracted
+
+
+def _check_carl(method: str) -> None:
+    """Refuse any method but CARL, saying where the others are."""
+    if method == "carl":
+        return
+    losses.get_method(method)  # an unknown name gets the list of methods
+    raise InputError(
+        f"the sklearn estimator trains method='carl' only; method={method!r} needs the network's gradient and a "
+        "custom loss: use estimator='torch' (TorchRatioEstimator(method=...))"
+    )
 
 
 def _set_learning_rate(clf, rate: float) -> None:

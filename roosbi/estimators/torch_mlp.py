@@ -8,6 +8,12 @@ parameters show; on rf615's problem it divides the bias of the fitted mean by ab
 (docs/benchmarks.md). For export the ensemble is written as one plain MLP: hidden layers side by
 side (block-diagonal weights) and an output layer that averages, which is exactly the mean of the
 members and is a chain of dense layers that RooLearnedRatio evaluates.
+
+The loss is CARL's cross-entropy or one of the gold losses of :mod:`roosbi.estimators.losses`
+(``method=``). The score methods regress the network's own gradient with respect to its raw
+parameter inputs on the joint score; each member gets its own copy of the inputs, so one autograd
+call gives every member's gradient. The ensemble module and the training loop also serve the
+local score estimator (:mod:`roosbi.estimators.sally`), which has several outputs.
 """
 
 from __future__ import annotations
@@ -16,13 +22,18 @@ import io
 import logging
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..exceptions import InputError
-from .base import EpochTracker, RatioEstimator
+from . import losses
+from .base import ACTIVATIONS, EpochTracker, RatioEstimator
 
 log = logging.getLogger(__name__)
+
+#: Rows per chunk when the validation loss is computed (it needs a graph for the score methods).
+_VALIDATION_CHUNK = 65_536
 
 
 def _torch():
@@ -63,17 +74,23 @@ def _activation(name: str):
     }[name]()
 
 
-def _ensemble_module(n_inputs: int, hidden, n_members: int, activation: str, mean, scale, seed: int):
-    """K independent MLPs as one module: weights of shape (K, n_in, n_out); output (n, K) logits."""
+def _ensemble_module(n_inputs: int, hidden, n_members: int, activation: str, mean, scale, seed: int, n_outputs=1):
+    """K independent MLPs as one module: weights of shape (K, n_in, n_out).
+
+    ``forward`` takes inputs ``(n, d)`` (shared by the members) or ``(K, n, d)`` (one copy per
+    member, for input gradients) and returns ``(n, K)`` for one output, ``(n, K, n_outputs)`` for
+    several.
+    """
     torch = _torch()
     nn = torch.nn
 
     class Ensemble(nn.Module):
         def __init__(self):
             super().__init__()
+            self.n_members = n_members
             self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
             self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-            widths = [n_inputs, *hidden, 1]
+            widths = [n_inputs, *hidden, n_outputs]
             gen = torch.Generator().manual_seed(seed)
             self.weights = nn.ParameterList()
             self.biases = nn.ParameterList()
@@ -83,15 +100,22 @@ def _ensemble_module(n_inputs: int, hidden, n_members: int, activation: str, mea
                 self.biases.append(nn.Parameter((torch.rand(n_members, n_out, generator=gen) * 2 - 1) * bound))
             self.act = _activation(activation)
 
-        def forward(self, inputs):
+        def members(self, inputs):
+            """Each member's outputs, ``(K, n, n_outputs)``."""
             # Members along the first axis: (K, n, width), one batched matmul per layer.
-            h = ((inputs - self.mean) / self.scale).unsqueeze(0).expand(n_members, -1, -1)
+            h = (inputs - self.mean) / self.scale
+            if h.dim() == 2:
+                h = h.unsqueeze(0).expand(n_members, -1, -1)
             last = len(self.weights) - 1
             for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
                 h = torch.baddbmm(b.unsqueeze(1), h, w)
                 if i < last:
                     h = self.act(h)
-            return h[..., 0].T
+            return h
+
+        def forward(self, inputs):
+            out = self.members(inputs)
+            return out[..., 0].T if n_outputs == 1 else out.permute(1, 0, 2)
 
         def as_sequential(self):
             """The member average as one plain MLP (block-diagonal hidden layers)."""
@@ -104,8 +128,8 @@ def _ensemble_module(n_inputs: int, hidden, n_members: int, activation: str, mea
                     weight, bias = w.permute(0, 2, 1).reshape(k * n_out, n_in), b.reshape(-1)
                 elif i < last:
                     weight, bias = torch.block_diag(*[w[m].T for m in range(k)]), b.reshape(-1)
-                else:  # the output layer averages the members' logits
-                    weight, bias = w[:, :, 0].reshape(1, -1) / k, b.mean().reshape(1)
+                else:  # the output layer averages the members' outputs
+                    weight, bias = torch.cat([w[m].T for m in range(k)], dim=1) / k, b.mean(dim=0)
                 linear = nn.Linear(weight.shape[1], weight.shape[0])
                 with torch.no_grad():
                     linear.weight.copy_(weight)
@@ -129,15 +153,38 @@ def _ensemble_module(n_inputs: int, hidden, n_members: int, activation: str, mea
     return Ensemble()
 
 
-class TorchRatioEstimator(RatioEstimator):
-    """Likelihood-ratio estimator: an ensemble of torch MLPs trained with binary cross-entropy.
+def export_sequential(net, n_inputs: int, output_name: str):
+    """A plain torch MLP as an onnx.ModelProto: one input ``inputs`` (n, d), one output (n, k)."""
+    import onnx
+
+    torch = _torch()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated but needs no onnxscript, and writes the
+        # Gemm/activation chains that roosbi's translator reads.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            net,
+            torch.zeros(1, n_inputs),
+            buffer,
+            dynamo=False,
+            input_names=["inputs"],
+            output_names=[output_name],
+            dynamic_axes={"inputs": {0: "n"}, output_name: {0: "n"}},
+            opset_version=20,
+        )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+class TorchEnsembleSettings:
+    """The settings and the training loop shared by the torch ensembles (ratio and score).
 
     Parameters
     ----------
     hidden : tuple of int
         Widths of each member's hidden layers.
     n_members : int
-        Ensemble size; the estimate is the members' mean logit. 1 gives a single network.
+        Ensemble size; the estimate is the members' mean output. 1 gives a single network.
     activation : str
         One of tanh, relu, sigmoid, leaky_relu, elu, selu, softplus, silu, gelu.
     learning_rate : float
@@ -162,14 +209,7 @@ class TorchRatioEstimator(RatioEstimator):
         Seeds initialisation, the held-out events and the batch order.
     progress : bool
         Show a tqdm progress bar.
-
-    Examples
-    --------
-    >>> est = TorchRatioEstimator(max_epochs=5).fit(sample)  # doctest: +SKIP
-    >>> est.log_ratio(x, theta)  # doctest: +SKIP
     """
-
-    name = "torch"
 
     def __init__(
         self,
@@ -201,82 +241,68 @@ class TorchRatioEstimator(RatioEstimator):
         self.seed = seed
         self.progress = progress
 
-    def _fit(self, inputs: np.ndarray, y: np.ndarray, weights: np.ndarray) -> None:
-        from tqdm.auto import tqdm
-
-        torch = _torch()
+    def _check_settings(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            choices = ", ".join(ACTIVATIONS)
+            raise InputError(f"activation {self.activation!r} is not available; choose one of: {choices}")
         if self.n_members < 1:
             raise InputError(f"n_members must be at least 1, not {self.n_members}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise InputError(f"validation_fraction must be in (0, 1), not {self.validation_fraction}")
-        self.device_ = resolve_device(self.device)
-        dev = self.device_
-        rng = np.random.default_rng(self.seed)
-        # held_out[n, k]: event n validates member k and is not used to train it.
-        held_out = rng.random((len(y), self.n_members)) < self.validation_fraction
+        if self.schedule not in ("cosine", "plateau"):
+            raise InputError(f"schedule must be 'cosine' or 'plateau', not {self.schedule!r}")
+
+    def _held_out(self, n: int) -> np.ndarray:
+        """held_out[n, k]: event n validates member k and is not used to train it."""
+        return np.random.default_rng(self.seed).random((n, self.n_members)) < self.validation_fraction
+
+    def _network(self, n_inputs: int, mean, scale, n_outputs: int = 1):
         net = _ensemble_module(
-            inputs.shape[1],
-            self.hidden,
-            self.n_members,
-            self.activation,
-            self.input_mean_,
-            self.input_scale_,
-            self.seed,
-        ).to(dev)
+            n_inputs, self.hidden, self.n_members, self.activation, mean, scale, self.seed, n_outputs
+        )
+        return net.to(self.device_)
 
-        x_all = torch.as_tensor(inputs, dtype=torch.float32, device=dev)
-        y_all = torch.as_tensor(y, dtype=torch.float32, device=dev)[:, None]
-        w_all = torch.as_tensor(weights, dtype=torch.float32, device=dev)[:, None]
-        train_w = w_all * torch.as_tensor(~held_out, dtype=torch.float32, device=dev)
-        # Validation evaluates only events that some member holds out (a third of them for 4 members).
-        val_rows = torch.as_tensor(np.flatnonzero(held_out.any(axis=1)), device=dev)
-        x_val, y_val = x_all[val_rows], y_all[val_rows]
-        val_w = (w_all * torch.as_tensor(held_out, dtype=torch.float32, device=dev))[val_rows]
+    def _train(self, net, n_events: int, batch_loss, validation_loss, desc: str) -> None:
+        """Adam over shuffled minibatches, the schedule, and the best epoch by validation loss.
 
+        ``batch_loss(rows)`` gives the minibatch's loss, normalised to a mean per event;
+        ``validation_loss()`` the held-out loss as a float. Sets ``network_`` (the best epoch's
+        weights), ``history_``, ``n_epochs_`` and ``fit_time_s_``.
+        """
+        from tqdm.auto import tqdm
+
+        torch = _torch()
         optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
-        steps_per_epoch = -(-len(y) // self.batch_size)
+        steps_per_epoch = -(-n_events // self.batch_size)
         if self.schedule == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=self.max_epochs * steps_per_epoch)
-        elif self.schedule == "plateau":
+        else:
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimiser, factor=0.5, patience=max(1, self.patience // 3)
             )
-        else:
-            raise InputError(f"schedule must be 'cosine' or 'plateau', not {self.schedule!r}")
         generator = torch.Generator(device="cpu").manual_seed(self.seed)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits
-
-        def weighted_loss(logits, target, w):
-            return (bce(logits, target.expand_as(logits), reduction="none") * w).sum()
-
-        # Each minibatch's loss is divided by its expected weight (the mean weight per event times
-        # the batch size), not by its own weight sum: with negative event weights that sum can be
-        # close to zero or negative, and the step would blow up or point the wrong way.
-        mean_weight = float(train_w.sum()) / len(y)
-
         tracker = EpochTracker(self.patience)
         start = time.perf_counter()
-        bar = tqdm(range(self.max_epochs), desc="training (torch)", unit="epoch", disable=not self.progress)
+        bar = tqdm(range(self.max_epochs), desc=desc, unit="epoch", disable=not self.progress)
         for _ in bar:
             net.train()
-            order = torch.randperm(len(y), generator=generator).to(dev)
-            total = torch.zeros((), device=dev)
-            for i in range(0, len(order), self.batch_size):
+            order = torch.randperm(n_events, generator=generator).to(self.device_)
+            total = torch.zeros((), device=self.device_)
+            for i in range(0, n_events, self.batch_size):
                 batch = order[i : i + self.batch_size]
                 optimiser.zero_grad(set_to_none=True)
-                loss = weighted_loss(net(x_all[batch]), y_all[batch], train_w[batch])
-                (loss / (mean_weight * len(batch))).backward()
+                loss = batch_loss(batch)
+                loss.backward()
                 optimiser.step()
                 if self.schedule == "cosine":
                     scheduler.step()
-                total += loss.detach()
+                total += loss.detach() * len(batch)
             net.eval()
-            with torch.no_grad():
-                val_loss = float(weighted_loss(net(x_val), y_val, val_w) / val_w.sum())
+            val_loss = validation_loss()
             if self.schedule == "plateau":
                 scheduler.step(val_loss)
             bar.set_postfix(val_loss=f"{val_loss:.5f}")
-            if tracker.record(float(total / train_w.sum()), val_loss, net.state_dict()):
+            if tracker.record(float(total) / n_events, val_loss, net.state_dict()):
                 break
         bar.close()
         net.load_state_dict(tracker.best_model)
@@ -285,6 +311,146 @@ class TorchRatioEstimator(RatioEstimator):
         self.n_epochs_ = len(self.history_["val_loss"])
         self.fit_time_s_ = time.perf_counter() - start
 
+
+@dataclass
+class _Columns:
+    """A training sample on the device, with each member's training and validation weights (n, K)."""
+
+    inputs: object
+    y: object
+    is_target: object
+    train_w: object
+    val_w: object
+    val_rows: object
+    joint_log_ratio: object = None
+    joint_score: object = None
+
+
+class TorchRatioEstimator(TorchEnsembleSettings, RatioEstimator):
+    """Likelihood-ratio estimator: an ensemble of torch MLPs trained with CARL or a gold loss.
+
+    Parameters
+    ----------
+    method : {"carl", "rolr", "rascal", "alice", "alices", "cascal"}
+        The loss (:mod:`roosbi.estimators.losses`): CARL's cross-entropy needs labels only; the
+        others train on the sample's joint log ratio and / or joint score (the "gold" of a
+        simulator with latent variables) and need fewer events for the same accuracy.
+    score_weight : float
+        Weight of the score term of rascal, alices and cascal (ignored by the others).
+    hidden, n_members, activation, learning_rate, batch_size, max_epochs, validation_fraction, \
+patience, weight_decay, schedule, device, seed, progress
+        As in :class:`TorchEnsembleSettings`.
+
+    Notes
+    -----
+    ``history_`` holds the method's loss per epoch (the cross-entropy for CARL); for the score
+    methods the ratio loss plus ``score_weight`` times the mean score term over target events.
+
+    Examples
+    --------
+    >>> est = TorchRatioEstimator(method="alices", max_epochs=5).fit(sample)  # doctest: +SKIP
+    >>> est.log_ratio(x, theta)  # doctest: +SKIP
+    """
+
+    name = "torch"
+
+    def __init__(self, method: str = "carl", score_weight: float = 1.0, **settings):
+        super().__init__(**settings)
+        # Bad names and weights fail here, before anything is simulated (fit checks them again).
+        losses.get_method(method)
+        self.method = method
+        self.score_weight = losses.check_score_weight(score_weight)
+
+    def _fit(self, inputs: np.ndarray, y: np.ndarray, weights: np.ndarray, gold: dict) -> None:
+        self._check_settings()
+        self.device_ = resolve_device(self.device)
+        data = self._columns(inputs, y, weights, gold)
+        net = self._network(inputs.shape[1], self.input_mean_, self.input_scale_)
+        # Each minibatch's loss is divided by its expected weight (the mean weight per event times
+        # the batch size), not by its own weight sum: with negative event weights that sum can be
+        # close to zero or negative, and the step would blow up or point the wrong way.
+        mean_w = float(data.train_w.sum()) / len(y)
+        mean_wt = float(data.train_w[data.is_target].sum()) / max(1, int(data.is_target.sum()))
+
+        def batch_loss(rows):
+            ratio, score, n_target = self._loss_sums(net, data, rows, data.train_w, create_graph=True)
+            loss = ratio / (mean_w * len(rows))
+            if n_target:
+                loss = loss + self.score_weight * score / (mean_wt * n_target)
+            return loss
+
+        self._train(net, len(y), batch_loss, lambda: self._validation_loss(net, data), f"training ({self.method})")
+
+    def _columns(self, inputs, y, weights, gold: dict) -> _Columns:
+        torch = _torch()
+        dev = self.device_
+        held_out = torch.as_tensor(self._held_out(len(y)), dtype=torch.float32, device=dev)
+        w = torch.as_tensor(weights, dtype=torch.float32, device=dev)[:, None]
+        y_t = torch.as_tensor(y, dtype=torch.float32, device=dev)[:, None]
+        # Validation evaluates only events that some member holds out (a third of them for 4 members).
+        val_rows = torch.nonzero(held_out.any(dim=1)).flatten()
+        jlr, js = gold.get("joint_log_ratio"), gold.get("joint_score")
+        return _Columns(
+            inputs=torch.as_tensor(inputs, dtype=torch.float32, device=dev),
+            y=y_t,
+            is_target=y_t[:, 0] == 1.0,
+            train_w=w * (1.0 - held_out),
+            val_w=w * held_out,
+            val_rows=val_rows,
+            joint_log_ratio=None if jlr is None else torch.as_tensor(jlr, dtype=torch.float32, device=dev)[:, None],
+            joint_score=None if js is None else torch.as_tensor(js, dtype=torch.float32, device=dev),
+        )
+
+    def _loss_sums(self, net, data: _Columns, rows, w, create_graph: bool):
+        """Weighted sums over ``rows`` of the ratio loss and of the score term; and the number of target rows.
+
+        The score term needs the input gradient of target rows only: they go first and alone
+        through the gradient pass, so the double backward costs half a batch rather than a whole.
+        """
+        torch = _torch()
+        method = self.method_
+        n_target = 0
+        if method.uses_score:
+            target = data.is_target[rows]
+            rows = torch.cat([rows[target], rows[~target]])
+            n_target = int(target.sum())
+        logits, score_hat = self._forward(net, data.inputs[rows], n_target, create_graph)
+        jlr = None if data.joint_log_ratio is None else data.joint_log_ratio[rows]
+        ratio = (losses.ratio_loss(method, logits, data.y[rows], jlr) * w[rows]).sum()
+        if not n_target:
+            return ratio, 0.0, 0
+        head = rows[:n_target]
+        score = (losses.score_loss(score_hat, data.joint_score[head][:, None, :]) * w[head]).sum()
+        return ratio, score, n_target
+
+    def _forward(self, net, inputs, n_grad: int, create_graph: bool):
+        """Logits (n, K), and for the first ``n_grad`` rows each member's d logit / d theta (n_grad, K, n_par)."""
+        torch = _torch()
+        if not n_grad:
+            return net(inputs), None
+        # One copy of the rows per member: member k's logit depends on copy k only, so one
+        # gradient of the summed logits gives every member's own input gradient.
+        copies = inputs[:n_grad].unsqueeze(0).repeat(net.n_members, 1, 1).requires_grad_(True)
+        head = net(copies)
+        (grad,) = torch.autograd.grad(head.sum(), copies, create_graph=create_graph)
+        score = grad[..., len(self.observables_) :].permute(1, 0, 2)
+        return torch.cat([head, net(inputs[n_grad:])]), score
+
+    def _validation_loss(self, net, data: _Columns) -> float:
+        """The method's loss on the held-out events, weighted means of its ratio and score terms."""
+        torch = _torch()
+        ratio = score = 0.0
+        with torch.set_grad_enabled(self.method_.uses_score):  # the score term needs input gradients
+            for i in range(0, len(data.val_rows), _VALIDATION_CHUNK):
+                rows = data.val_rows[i : i + _VALIDATION_CHUNK]
+                r, s, _ = self._loss_sums(net, data, rows, data.val_w, create_graph=False)
+                ratio, score = ratio + _value(r), score + _value(s)
+        loss = ratio / float(data.val_w[data.val_rows].sum())
+        if self.method_.uses_score:
+            target_w = float(data.val_w[data.is_target].sum())
+            loss += self.score_weight * score / target_w if target_w > 0 else 0.0
+        return loss
+
     def _log_ratio(self, inputs: np.ndarray) -> np.ndarray:
         torch = _torch()
         with torch.no_grad():
@@ -292,23 +458,9 @@ class TorchRatioEstimator(RatioEstimator):
             return self.network_(t).mean(dim=1).double().cpu().numpy()
 
     def _onnx_model(self):
-        import onnx
+        return export_sequential(self.network_.as_sequential(), len(self.input_names_), "log_ratio")
 
-        torch = _torch()
-        net = self.network_.as_sequential()
-        buffer = io.BytesIO()
-        with warnings.catch_warnings():
-            # The TorchScript exporter is deprecated but needs no onnxscript, and writes the
-            # Gemm/activation chains that roosbi's translator reads.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(
-                net,
-                torch.zeros(1, len(self.input_names_)),
-                buffer,
-                dynamo=False,
-                input_names=["inputs"],
-                output_names=["log_ratio"],
-                dynamic_axes={"inputs": {0: "n"}, "log_ratio": {0: "n"}},
-                opset_version=20,
-            )
-        return onnx.load_from_string(buffer.getvalue())
+
+def _value(total) -> float:
+    """A loss sum as a float (a tensor that may carry a graph, or the 0.0 of an absent term)."""
+    return float(total.detach()) if hasattr(total, "detach") else float(total)

@@ -195,11 +195,13 @@ def resolve_output(model: onnx.ModelProto | str | os.PathLike | bytes, model_out
     ------
     InputError
         If the meaning is ambiguous (say, an output after a Sigmoid, with no metadata), the output
-        is a ZipMap (sequence of maps), or it does not have the columns its meaning needs.
+        is a ZipMap (sequence of maps), it does not have the columns its meaning needs, or the
+        model is a SALLY score estimator (whatever ``model_output`` says).
     """
     proto = load_model(model)
     graph = proto.graph
     meta = read_metadata(proto)
+    _refuse_score_model(meta)
     out = _choose_output(graph, meta)
     if model_output is not None:
         kind, source = output_kind(model_output, "model_output"), "the model_output argument"
@@ -213,6 +215,22 @@ def resolve_output(model: onnx.ModelProto | str | os.PathLike | bytes, model_out
         kind, source = _infer_output(graph, out)
     _check_width(out, kind, "model_output" if model_output is not None else source)
     return ModelOutput(out.name, kind, source)
+
+
+def _refuse_score_model(meta: dict) -> None:
+    """Refuse a SALLY export: its output is the score t_hat(x), from which no ratio follows.
+
+    Its ``roosbi.output`` is ``"score"``, which :func:`output_kind` would read as the older name of
+    ``"probability"``; the ``method`` metadata tells the two apart.
+    """
+    if "sally" not in (meta.get("method"), meta.get("estimator")):
+        return
+    raise InputError(
+        "the model is a SALLY local score estimator: its output is the score t_hat(x) = grad_theta log p(x|theta) "
+        f"at the point {meta.get('point')}, not a likelihood ratio, so it cannot make a learned ratio. Evaluate it "
+        "with roosbi.estimators.onnxruntime_score (to histogram it into templates, say), or train a ratio with "
+        "TorchRatioEstimator(method=...)"
+    )
 
 
 def _is_float_tensor(value) -> bool:
