@@ -39,6 +39,19 @@ def _device(text: str) -> str:
     return text
 
 
+def _methods(text: str) -> list[str]:
+    """An argparse type: a comma-separated list of known training methods."""
+    from .demo import DEMO_METHODS
+
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in DEMO_METHODS]
+    if not methods or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown method {', '.join(map(repr, unknown)) or repr(text)}; choose from: {', '.join(DEMO_METHODS)}"
+        )
+    return methods
+
+
 def _parser() -> argparse.ArgumentParser:
     from .demo import MIN_N_TRAIN
     from .morphing import SETTINGS
@@ -59,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_integer(MIN_N_TRAIN),
         default=None,
         help="target events (as many reference events); default per problem",
+    )
+    demo.add_argument(
+        "--method",
+        type=_methods,
+        default=["carl"],
+        help="training method(s), comma-separated: carl (default), rolr, rascal, alice, alices, cascal, sally",
     )
     demo.add_argument("--epochs", type=_integer(1), default=None, help="maximum training epochs")
     demo.add_argument("--self-normalized", action="store_true", help="do not normalise the learned pdf over x")
@@ -132,7 +151,15 @@ def _demo(args: argparse.Namespace) -> int:
             estimator = args.estimator or _default_estimator()
             check_output_dir(args.out)
             check_demo_settings(
-                args.problem, args.seed, estimator, args.device, args.n_train, args.templates, None, args.morph_setting
+                args.problem,
+                args.seed,
+                estimator,
+                args.device,
+                args.n_train,
+                args.templates,
+                None,
+                args.morph_setting,
+                args.method,
             )
         results = run_demo(
             problem=args.problem,
@@ -147,14 +174,16 @@ def _demo(args: argparse.Namespace) -> int:
             n_templates=args.templates,
             progress=not args.quiet,
             plots=not args.no_plots,
+            methods=args.method,
         )
     except KeyboardInterrupt:
         # run_demo stops at a safe point and leaves the output directory as it was.
         print(f"roosbi: interrupted; nothing was written to {args.out}", file=sys.stderr)
         return 130
+    width = max(9, *map(len, results["fits"]))
     for name, fit in results["fits"].items():
         for par, r in fit["params"].items():
-            print(f"{name:9s} {par} = {r['value']:.4f} +- {r['error']:.4f}  (status {fit['status']})")
+            print(f"{name:{width}s} {par} = {r['value']:.4f} +- {r['error']:.4f}  (status {fit['status']})")
     print(f"results in {args.out}/ (report.md, results.json, workspace.root, model.onnx, PNGs)")
     return 0
 

@@ -6,28 +6,34 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, demo_terms
 from .estimators import make_estimator
+from .estimators.losses import METHODS
 from .exceptions import InputError
-from .inference import create_nll, fit_nll
+from .inference import create_nll, fit_nll, grid_start
 from .interrupts import checkpoint, deferred_interrupts, interruptible
 from .library import LIBRARY_FILES, import_root, load_library
 from .mixture import mixture_pdf, simulate_components, template_pdf
-from .morphing import MAX_TEMPLATES, SETTINGS, morphed_pdf
+from .morphing import MAX_TEMPLATES, SETTINGS, morphed_pdf, score_morphed_pdf
 from .onnx import atomic_path, write_atomic
 from .output_dir import publish, staging
 from .problems import Problem, make_problem
 from .report import markdown_report, results_dict, write_json
 from .report.demo_figures import mixture_figures, problem_figures
 from .roofit import evaluate_log_ratio, learned_pdf, learned_ratio
-from .simulate import simulate
+from .simulate import simulate, simulate_local
 from .workspace import mark_fits
 
 log = logging.getLogger(__name__)
+
+#: What ``--method`` may name: the ratio methods of roosbi.estimators.losses, and SALLY.
+DEMO_METHODS = (*METHODS, "sally")
 
 
 #: Each built-in problem's training budget, as in the ROOT tutorial it follows: the morphing
@@ -37,6 +43,9 @@ DEMO_DEFAULTS = {
     "gauss1d": {"n_train": 50_000, "n_templates": 5},  # rf615
     "gauss2d": {"n_train": 40_000, "n_templates": 4},  # rf617: a 4 x 4 grid of 10 000 events
     "mixture": {"n_train": 50_000, "n_bins": 30},  # rf618: signal vs background, no parameter input
+    "smeared": {"n_train": 50_000, "n_templates": 5},  # rf615's budget, with detector smearing
+    "resonance": {"n_train": 50_000, "n_templates": 5},  # two parameters: a 5 x 5 grid of 2000 events
+    "eft": {"n_train": 50_000, "n_bins": 36},  # term morph (and SALLY's term templates) over 36 bins
 }
 
 
@@ -66,6 +75,7 @@ def check_demo_settings(
     n_templates: int | None = None,
     n_bins: int | None = None,
     morph_setting: str = "Linear",
+    methods: Sequence[str] = ("carl",),
 ) -> None:
     """Check :func:`run_demo`'s settings before any work (ROOT is not needed; torch is, for its device).
 
@@ -83,6 +93,7 @@ def check_demo_settings(
         raise InputError(f"the seed must be an integer >= 0 (numpy seeds are non-negative), not {seed!r}")
     if estimator not in ("torch", "sklearn"):
         raise InputError(f"estimator must be 'torch' or 'sklearn', not {estimator!r}")
+    check_methods(methods, problem, estimator)
     if estimator == "torch":
         try:
             resolve_device(device)
@@ -108,6 +119,31 @@ def check_demo_settings(
         raise InputError(f"unknown morphing setting '{morph_setting}'; choose one of: {', '.join(SETTINGS)}")
 
 
+def check_methods(methods: Sequence[str], problem: str = "gauss1d", estimator: str = "torch") -> list[str]:
+    """The training methods asked for, checked: known, each once, and possible with the estimator and problem."""
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",")]
+    methods = list(methods)
+    if not methods:
+        raise InputError(f"name at least one method; choose from: {', '.join(DEMO_METHODS)}")
+    unknown = [m for m in methods if m not in DEMO_METHODS]
+    if unknown:
+        raise InputError(f"unknown method {', '.join(map(repr, unknown))}; choose from: {', '.join(DEMO_METHODS)}")
+    if len(set(methods)) < len(methods):
+        raise InputError(f"a method is named twice in {','.join(methods)}")
+    if estimator == "sklearn" and methods != ["carl"]:
+        raise InputError(
+            "the sklearn estimator trains CARL only (binary cross-entropy); the gold methods and SALLY need torch: "
+            "use --estimator torch"
+        )
+    if problem == "mixture" and methods != ["carl"]:
+        raise InputError(
+            "the mixture problem (rf618) learns p_s(x)/p_b(x) with no parameter input and has no latent variables: "
+            "only --method carl applies to it"
+        )
+    return methods
+
+
 def run_demo(
     problem: str = "gauss1d",
     out: str | os.PathLike = "roosbi-demo",
@@ -122,6 +158,7 @@ def run_demo(
     progress: bool = True,
     plots: bool = True,
     n_bins: int | None = None,
+    methods: Sequence[str] | str = ("carl",),
 ) -> dict:
     """Run roosbi end to end and write results.json, report.md, PNGs, model.onnx, workspace.root.
 
@@ -159,6 +196,14 @@ def run_demo(
         Write the PNG figures.
     n_bins : int, optional
         Mixture only: bins of the score templates (default in :data:`DEMO_DEFAULTS`).
+    methods : sequence of str, or str
+        Training methods (:data:`DEMO_METHODS`; a comma-separated string works too): ``"carl"``
+        (the classifier), the gold methods of :mod:`roosbi.estimators.losses` (``"alices"``,
+        ``"rascal"`` …, which need a problem whose simulator knows the joint ratio and score:
+        every problem with latent variables, and the others through their exact pdf), and
+        ``"sally"`` (the local score at the reference point, with a template fit of it). With one
+        method its fit is called ``learned`` and its model ``model.onnx``; with several, each is
+        ``learned_<method>`` with ``model_<method>.onnx``.
 
     Returns
     -------
@@ -179,7 +224,8 @@ def run_demo(
     # any work) and moved into place when the run is complete: an interrupted or failed run leaves
     # `out` exactly as it was.
     with deferred_interrupts() as interrupts:
-        check_demo_settings(problem, seed, estimator, device, n_train, n_templates, n_bins, morph_setting)
+        check_demo_settings(problem, seed, estimator, device, n_train, n_templates, n_bins, morph_setting, methods)
+        methods = check_methods(methods, problem, estimator)
         with staging(out) as stage:
             results = _pipeline(
                 problem=problem,
@@ -196,12 +242,26 @@ def run_demo(
                 progress=progress,
                 plots=plots,
                 n_bins=n_bins,
+                methods=methods,
             )
             checkpoint()
             publish(stage, out)
             interrupts.done()  # the results are in place: a later Ctrl-C does not undo them
     log.info("wrote %s", out)
     return results
+
+
+@dataclass
+class Learned:
+    """One trained method in the demo: its estimator, the RooFit objects built on it, its timing."""
+
+    method: str
+    key: str  # the fit's name in results.json: "learned" or "learned_<method>"
+    estimator: object
+    train_s: float
+    model_file: str
+    ratio: object = None  # RooLearnedRatio (ratio methods)
+    pdf: str = ""  # name of its pdf in the workspace
 
 
 def _pipeline(
@@ -220,6 +280,7 @@ def _pipeline(
     progress: bool,
     plots: bool,
     n_bins: int | None,
+    methods: list[str],
 ) -> dict:
     """The stages of :func:`run_demo`, writing into ``stage``; what is written names ``out``."""
     t_start = time.perf_counter()
@@ -229,10 +290,10 @@ def _pipeline(
 
     seed_data, seed_sample, seed_net, seed_templates = stage_seeds(seed)
     prob = make_problem(problem, seed=seed_data)
-    is_mixture = bool(prob.components)
+    is_mixture = "signal" in prob.components and "background" in prob.components
     defaults = DEMO_DEFAULTS.get(problem, DEMO_DEFAULTS["gauss1d"])
     n_train = defaults["n_train"] if n_train is None else n_train
-    if not is_mixture:
+    if "n_templates" in defaults:
         n_templates = defaults["n_templates"] if n_templates is None else n_templates
         if n_templates ** len(prob.parameters) > MAX_TEMPLATES:
             raise InputError(
@@ -242,25 +303,27 @@ def _pipeline(
             )
     checkpoint()
     t0 = time.perf_counter()
-    if is_mixture:
-        sample = simulate_components(prob, n_signal_events=n_train, seed=seed_sample)
+    # A generator's term sample (the eft problem) replaces simulation at parameter points.
+    terms = demo_terms.term_sample(prob, n_train, seed_sample) if prob.name in demo_terms.TERM_SAMPLES else None
+    if terms is not None:
+        sample = demo_terms.training_sample(prob, terms, n_train, seed_sample)
     else:
-        sample = simulate(prob, n_target=n_train, seed=seed_sample)
+        sample = _simulate(prob, n_train, seed_sample, methods, is_mixture)
     simulate_s = time.perf_counter() - t0
 
-    with interruptible():  # torch or scikit-learn only: Ctrl-C may stop it at once
-        est, train_s = _train(sample, estimator, device, estimator_settings, seed_net, progress)
-    onnx_path = est.to_onnx(stage / "model.onnx")
-    checkpoint()
-    ratio = learned_ratio(onnx_path, workspace=prob.workspace, name="learned_ratio")
+    settings = {"estimator": estimator, "device": device, "settings": estimator_settings, "progress": progress}
+    learned = [_learn(prob, sample, method, methods, settings, seed_net, stage, n_train, terms) for method in methods]
     if is_mixture:
-        pdfs, notes = _mixture_pdfs(prob, ratio, sample, n_bins or defaults["n_bins"])
+        pdfs, notes = _mixture_pdfs(prob, learned[0].ratio, sample, n_bins or defaults["n_bins"])
+    elif terms is not None:
+        pdfs, notes = _term_pdfs(prob, learned, terms, normalize, n_bins or defaults["n_bins"])
     else:
-        pdfs, notes = _morphing_pdfs(prob, ratio, normalize, morph_setting, n_templates, n_train, seed_templates)
+        pdfs, notes = _morphing_pdfs(prob, learned, normalize, morph_setting, n_templates, n_train, seed_templates)
     checkpoint()
 
     t0 = time.perf_counter()
-    fits, nlls = _fit_all(prob, pdfs)
+    # Polynomial models have several local minima (a coupling's sign): a grid scan picks MIGRAD's start.
+    fits, nlls = _fit_all(prob, pdfs, global_search=terms is not None)
     fit_s = time.perf_counter() - t0
     checkpoint()
 
@@ -270,10 +333,13 @@ def _pipeline(
     checkpoint()
     figures = {}
     if plots:
+        ratios = {item.key: item.ratio for item in learned if item.ratio is not None}
+        histories = {item.method: item.estimator.history_ for item in learned}
         if is_mixture:
-            figures = mixture_figures(prob, est, ratio, sample, fits, nlls, stage)
+            figures = mixture_figures(prob, learned[0].estimator, learned[0].ratio, sample, fits, nlls, stage)
         else:
-            figures = problem_figures(prob, est, ratio, fits, nlls, stage)
+            figures = problem_figures(prob, histories, ratios, fits, nlls, stage)
+    train_s = sum(item.train_s for item in learned)
     timings = {
         "simulate_s": simulate_s,
         "train_s": train_s,
@@ -286,13 +352,7 @@ def _pipeline(
         versions={"roosbi": __version__, "root": str(ROOT.gROOT.GetVersion())},
         truth=prob.truth,
         fits=fits,
-        training={
-            "estimator": estimator,
-            "n_train": len(sample),
-            "epochs": est.n_epochs_,
-            "time_s": train_s,
-            "device": est.device_,
-        },
+        training=_training_summary(estimator, sample, learned),
         timings=timings,
     )
     write_json(results, stage / "results.json")
@@ -302,6 +362,84 @@ def _pipeline(
     )
     write_atomic(stage / "report.md", markdown_report(results, fits, figures, notes).encode())
     return results
+
+
+def _simulate(prob: Problem, n_train: int, seed: int, methods: list[str], is_mixture: bool):
+    """The training sample; with the gold (joint ratio and score) when a method needs it."""
+    if is_mixture:
+        return simulate_components(prob, n_signal_events=n_train, seed=seed)
+    needs_gold = any(METHODS[m].needs for m in methods if m in METHODS)
+    # gold=None lets simulate add it where it comes free (problems with latent variables).
+    return simulate(prob, n_target=n_train, seed=seed, gold=True if needs_gold else None)
+
+
+def _learn(
+    prob: Problem, sample, method: str, methods: list[str], settings: dict, seed: int, stage: Path, n_train, terms=None
+):
+    """Train one method, export it to ONNX in ``stage`` and wrap it in RooFit: a :class:`Learned`."""
+    single = len(methods) == 1
+    key = "learned" if single else f"learned_{method}"
+    model_file = "model.onnx" if single else f"model_{method}.onnx"
+    if method == "sally":
+        return _learn_sally(prob, key, model_file, settings, seed, stage, n_train, terms)
+    extra = {} if method == "carl" else {"method": method}
+    with interruptible():  # torch or scikit-learn only: Ctrl-C may stop it at once
+        est, train_s = _train(
+            sample,
+            settings["estimator"],
+            settings["device"],
+            {**extra, **(settings["settings"] or {})},
+            seed,
+            settings["progress"],
+        )
+    onnx_path = est.to_onnx(stage / model_file)
+    checkpoint()
+    ratio_name = "learned_ratio" if single else f"learned_ratio_{method}"
+    ratio = learned_ratio(onnx_path, workspace=prob.workspace, name=ratio_name)
+    return Learned(method, key, est, train_s, model_file, ratio=ratio)
+
+
+def _learn_sally(
+    prob: Problem, key: str, model_file: str, settings: dict, seed: int, stage: Path, n_train: int, terms=None
+):
+    """SALLY: the score at the reference point, learned from events simulated there (or term events weighted to it)."""
+    point = prob.reference_point or {n: 0.5 * (lo + hi) for n, (lo, hi) in prob.parameter_ranges().items()}
+    seed_sample, seed_net = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+    if terms is not None:
+        local = demo_terms.score_sample(prob, terms, point)
+    else:
+        local = simulate_local(prob, point, n_train, seed=seed_sample)
+    est_settings = {"seed": seed_net, "progress": settings["progress"], "device": settings["device"]}
+    est_settings.update(settings["settings"] or {})
+    from .estimators.sally import SallyEstimator  # torch only
+
+    est = SallyEstimator(**est_settings)
+    t0 = time.perf_counter()
+    with interruptible():
+        est.fit(local)
+    train_s = time.perf_counter() - t0
+    est.to_onnx(stage / model_file)
+    checkpoint()
+    return Learned("sally", key, est, train_s, model_file)
+
+
+def _training_summary(estimator: str, sample, learned: list[Learned]) -> dict:
+    """results.json's "training": the estimator, the sample, and each method's epochs and time."""
+    per_method = {
+        item.method: {"epochs": item.estimator.n_epochs_, "time_s": item.train_s, "model": item.model_file}
+        for item in learned
+    }
+    first = learned[0].estimator
+    return {
+        "estimator": estimator,
+        "method": learned[0].method if len(learned) == 1 else [item.method for item in learned],
+        "methods": per_method,
+        "gold": bool(getattr(sample, "has_gold", False)),
+        "n_train": len(sample),
+        "epochs": first.n_epochs_,
+        "time_s": sum(item.train_s for item in learned),
+        "device": first.device_,
+    }
 
 
 def _train(sample, estimator: str, device: str, settings: dict | None, seed: int, progress: bool):
@@ -318,19 +456,35 @@ def _train(sample, estimator: str, device: str, settings: dict | None, seed: int
 
 
 def _morphing_pdfs(
-    prob: Problem, ratio, normalize: bool, morph_setting: str, n_templates: int, n_train: int, seed: int
+    prob: Problem, learned: list[Learned], normalize: bool, morph_setting: str, n_templates: int, n_train: int, seed
 ) -> tuple[dict[str, str], list[str]]:
-    """The learned pdf r p_ref and the morphing baseline, in the workspace; their names and report notes."""
+    """Each method's pdf and the morphing baseline, in the workspace; their names and report notes."""
     ws = prob.workspace
     observables = [prob.var(n) for n in prob.observables]
-    pdf = learned_pdf(ratio, observables, ws.pdf(prob.reference_pdf), name="learned_pdf", normalize=normalize)
-    ws.Import(pdf, Silence=True)
+    pdfs = {"analytic": prob.target_pdf}
+    notes = []
+    for item in learned:
+        if item.method == "sally":
+            pdfs[item.key] = _sally_pdf(prob, item, morph_setting, n_templates, n_train, seed)
+            notes.append(
+                f"SALLY ({item.key}): the score t(x) at {_point_text(item.estimator.point_)} learned by regression on "
+                f"the joint score, then a histogram template fit of t(x) morphed over {n_templates} points per "
+                "parameter (RooMomentMorphFuncND), the optimal-observable baseline."
+            )
+            continue
+        name = "learned_pdf" if item.key == "learned" else f"learned_pdf_{item.method}"
+        pdf = learned_pdf(item.ratio, observables, ws.pdf(prob.reference_pdf), name=name, normalize=normalize)
+        ws.Import(pdf, Silence=True)
+        item.pdf = pdfs[item.key] = name
     n_template = n_train // n_templates
     morphed_pdf(prob, n_templates=n_templates, n_events=n_template, setting=morph_setting, seed=seed)
+    pdfs["morphed"] = "morphed_pdf"
     # RooMomentMorphFuncND over several parameters: the vectorised backend takes seconds to set up
     # and gives a different NLL (ROOT's rf617 has the same note), so that one uses the legacy one.
     if len(prob.parameters) > 1:
-        ws.pdf("morphed_pdf").setStringAttribute("roosbi_backend", "legacy")
+        for name in pdfs.values():
+            if ws.pdf(name).InheritsFrom("RooWrapperPdf") and name.startswith(("morphed", "sally")):
+                ws.pdf(name).setStringAttribute("roosbi_backend", "legacy")
         # It also integrates the moments of each multi-dimensional template adaptively and, when
         # the objects are deleted, prints a warning per template and moment that the target
         # precision was not always reached (harmless for the fit): 64 lines for a 4 x 4 grid.
@@ -339,12 +493,68 @@ def _morphing_pdfs(
         for i in range(msg.numStreams()):
             msg.getStream(i).removeTopic(ROOT.RooFit.NumericIntegration)
     how = "normalised over x by fixed Gauss-Legendre quadrature" if normalize else "self-normalised"
-    notes = [
-        f"Learned pdf: RooLearnedRatio {how}.",
+    methods = [item.method for item in learned if item.method != "sally"]
+    if methods:
+        notes.insert(0, f"Learned pdf ({', '.join(methods)}): RooLearnedRatio {how}.")
+    if prob.reference_point:
+        notes.append(
+            f"Reference: the simulator at {_point_text(prob.reference_point)}; the learned pdf is r(x|theta) times "
+            f"the observed-level density there ('{prob.reference_pdf}')."
+        )
+    notes.append(
         f"Morphing: RooMomentMorphFuncND ({morph_setting}), {n_templates ** len(prob.parameters)} templates of "
-        f"{n_template} events ({n_templates} per parameter).",
+        f"{n_template} events ({n_templates} per parameter)."
+    )
+    return pdfs, notes
+
+
+def _term_pdfs(prob: Problem, learned: list[Learned], terms, normalize: bool, n_bins: int):
+    """Each method's pdf extended with sigma(theta) L, and the polynomial term morph; names and notes."""
+    ws = prob.workspace
+    observables = [prob.var(n) for n in prob.observables]
+    pdfs = {"analytic": prob.target_pdf}
+    for item in learned:
+        if item.method == "sally":
+            name = "sally_pdf" if item.key == "learned" else f"sally_pdf_{item.method}"
+            item.pdf = pdfs[item.key] = demo_terms.sally_pdf(prob, terms, item.estimator, n_bins, name=name)
+            continue
+        name = "learned_pdf" if item.key == "learned" else f"learned_pdf_{item.method}"
+        pdf = learned_pdf(item.ratio, observables, ws.pdf(prob.reference_pdf), name=name, normalize=normalize)
+        ws.Import(pdf, Silence=True)
+        item.pdf = pdfs[item.key] = demo_terms.extend(prob, name)
+    pdfs["morphed"] = demo_terms.morph_pdf(prob, terms, n_bins)
+    how = "normalised over x" if normalize else "self-normalised"
+    notes = [
+        f"Generator term sample: {len(terms)} events with {terms.weights.shape[1]} term weights each "
+        f"({', '.join(terms.term_names)}); training events drawn from it at theta from the prior, with the joint "
+        "ratio and score computed from the weights.",
+        f"Learned pdf: RooLearnedRatio times the reference density ('{prob.reference_pdf}'), {how}, in a RooExtendPdf "
+        f"with the expected events sigma(theta) L ('{prob.components['expected_events']}').",
+        f"Morphing: the polynomial term morph, sum_i c_i(theta) L T_i(x) over {n_bins} bins (extended RooRealSumPdf "
+        "of RooHistFunc term templates); every fit starts from a grid scan (polynomial likelihoods have several "
+        "minima).",
     ]
-    return {"analytic": prob.target_pdf, "learned": "learned_pdf", "morphed": "morphed_pdf"}, notes
+    return pdfs, notes
+
+
+def _point_text(point: dict[str, float]) -> str:
+    return ", ".join(f"{name} = {value:g}" for name, value in point.items())
+
+
+def _sally_pdf(prob: Problem, item: Learned, morph_setting: str, n_templates: int, n_train: int, seed: int) -> str:
+    """SALLY's template fit: t(x) histograms at grid points, morphed in theta, in the workspace."""
+    name = "sally_pdf" if item.key == "learned" else f"sally_pdf_{item.method}"
+    score_morphed_pdf(
+        prob,
+        item.estimator,
+        n_templates=n_templates,
+        n_events=n_train // n_templates,
+        setting=morph_setting,
+        seed=seed,
+        name=name,
+    )
+    item.pdf = name
+    return name
 
 
 def _mixture_pdfs(prob: Problem, ratio, sample, n_bins: int) -> tuple[dict[str, str], list[str]]:
@@ -375,8 +585,8 @@ def _mixture_pdfs(prob: Problem, ratio, sample, n_bins: int) -> tuple[dict[str, 
     return {"analytic": prob.target_pdf, "learned": "learned_pdf", "template": "template_pdf"}, notes
 
 
-def _fit_all(prob: Problem, pdfs: dict[str, str]):
-    """Fit each pdf's NLL on the observed data from the same start; return fits and NLLs."""
+def _fit_all(prob: Problem, pdfs: dict[str, str], global_search: bool = False):
+    """Fit each pdf's NLL on the observed data from the same start (or each from its grid scan); fits and NLLs."""
     ws = prob.workspace
     data = prob.data()
     params = [prob.var(n) for n in prob.parameters]
@@ -396,7 +606,8 @@ def _fit_all(prob: Problem, pdfs: dict[str, str]):
         nlls[name] = create_nll(
             pdf, ws.data(own_data) if own_data else data, backend=pdf.getStringAttribute("roosbi_backend") or "cpu"
         )
-        fits[name] = fit_nll(nlls[name], params, start, error_wall=name != "morphed")
+        fit_start = grid_start(nlls[name], params) if global_search else start
+        fits[name] = fit_nll(nlls[name], params, fit_start, error_wall=name != "morphed")
         if n_errors := ROOT.RooAbsReal.numEvalErrors():
             # Expected for the morph (see above); anywhere else it is worth a look.
             level = logging.INFO if name == "morphed" else logging.WARNING

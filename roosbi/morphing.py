@@ -60,42 +60,152 @@ def morphed_pdf(
         The pdf as held by the workspace.
     """
     ROOT = import_root()
-    if setting not in SETTINGS:
-        raise InputError(f"unknown morphing setting '{setting}'; choose one of: {', '.join(SETTINGS)}")
-    if n_templates < 2:
-        raise InputError("morphing needs at least 2 templates per parameter")
-    n_total = n_templates ** len(problem.parameters)
-    if n_total > MAX_TEMPLATES:
-        raise InputError(f"a grid of {n_templates}^{len(problem.parameters)} = {n_total} templates is too large")
+    n_total = _check_grid(n_templates, len(problem.parameters), setting)
     ws = problem.workspace
     observables = [problem.var(n) for n in problem.observables]
     params = [problem.var(n) for n in problem.parameters]
-    axes = [np.linspace(p.getMin(), p.getMax(), n_templates) for p in params]
-    grid = ROOT.RooMomentMorphFuncND.Grid(*[ROOT.RooBinning(n_templates - 1, p.getMin(), p.getMax()) for p in params])
     for x in observables:
         x.setBins(n_bins)
     obs_set = ROOT.RooArgSet(*observables)
     target = ws.pdf(problem.target_pdf)
     saved = [p.getVal() for p in params]
     ROOT.RooRandom.randomGenerator().SetSeed(seed)
-    for i, index in enumerate(itertools.product(range(n_templates), repeat=len(params))):
+    histograms = []
+    for index, point in grid_points(params, n_templates):
         checkpoint()
-        for par, axis, k in zip(params, axes, index, strict=True):
-            par.setVal(float(axis[k]))
-        hist = target.generateBinned(obs_set, n_events)
+        for par, value in zip(params, point, strict=True):
+            par.setVal(float(value))
+        histograms.append((index, target.generateBinned(obs_set, n_events)))
+    for par, value in zip(params, saved, strict=True):
+        par.setVal(value)
+    _morph(ws, params, observables, n_templates, histograms, setting, name)
+    log.info("morphing: %d templates of %d events, setting %s", n_total, n_events, setting)
+    return ws.pdf(name)
+
+
+def _check_grid(n_templates: int, n_parameters: int, setting: str = "Linear") -> int:
+    """Refuse an unknown setting or a grid too small or too large; return the number of templates."""
+    if setting not in SETTINGS:
+        raise InputError(f"unknown morphing setting '{setting}'; choose one of: {', '.join(SETTINGS)}")
+    if n_templates < 2:
+        raise InputError("morphing needs at least 2 templates per parameter")
+    n_total = n_templates**n_parameters
+    if n_total > MAX_TEMPLATES:
+        raise InputError(f"a grid of {n_templates}^{n_parameters} = {n_total} templates is too large")
+    return n_total
+
+
+def grid_points(params: list, n_templates: int):
+    """(index, point) of each grid point: ``n_templates`` evenly spaced values per parameter, ends included."""
+    axes = [np.linspace(p.getMin(), p.getMax(), n_templates) for p in params]
+    for index in itertools.product(range(n_templates), repeat=len(params)):
+        yield index, np.array([axis[k] for axis, k in zip(axes, index, strict=True)])
+
+
+def _morph(ws, params: list, observables: list, n_templates: int, histograms: list, setting: str, name: str):
+    """RooHistPdf templates from ``(grid index, RooDataHist)`` pairs, morphed by RooMomentMorphFuncND.
+
+    Every bin gets one event more: an empty bin would make log(0) and end the fit.
+    """
+    ROOT = import_root()
+    grid = ROOT.RooMomentMorphFuncND.Grid(*[ROOT.RooBinning(n_templates - 1, p.getMin(), p.getMax()) for p in params])
+    obs_set = ROOT.RooArgSet(*observables)
+    for i, (index, hist) in enumerate(histograms):
         hist.SetName(f"{name}_hist{i}")
-        for b in range(hist.numEntries()):  # no empty bins: log(0) would end the fit
+        for b in range(hist.numEntries()):
             hist.add(hist.get(b), 1.0)
         template = ROOT.RooHistPdf(f"{name}_template{i}", f"template {index}", obs_set, hist, 1)
         ws.Import(template, Silence=True)
         grid.addPdf(ws.pdf(template.GetName()), *index)
-    for par, value in zip(params, saved, strict=True):
-        par.setVal(value)
     setting_code = getattr(ROOT.RooMomentMorphFuncND, setting)
     func = ROOT.RooMomentMorphFuncND(
         f"{name}_func", "moment morphing", ROOT.RooArgList(*params), ROOT.RooArgList(*observables), grid, setting_code
     )
     pdf = ROOT.RooWrapperPdf(name, "morphed pdf", func, True)
     ws.Import(pdf, Silence=True)
-    log.info("morphing: %d templates of %d events, setting %s", n_total, n_events, setting)
-    return ws.pdf(name)
+
+
+def score_morphed_pdf(
+    problem: Problem,
+    estimator,
+    n_templates: int = 5,
+    n_events: int = 10_000,
+    n_bins: int = 40,
+    setting: str = "Linear",
+    seed: int = 1,
+    name: str = "sally_pdf",
+):
+    """SALLY's baseline: histogram templates of the learned score t(x), morphed over the parameters.
+
+    The components of the local score t(x) = grad_theta log p(x|theta) at the reference point are
+    the optimal observables near it (one per parameter): a binned fit of their distribution loses
+    no information there, and it is the template fit physicists already trust. Templates are
+    simulated at the grid points of :func:`morphed_pdf` (through the latent variables, as the
+    training sample was), mapped to t(x), binned and morphed with RooMomentMorphFuncND; the
+    observed events are mapped to t(x) the same way.
+
+    Parameters
+    ----------
+    problem : Problem
+        Supplies the simulator, the parameters (and their ranges: the grid) and the observed data.
+    estimator : roosbi.estimators.sally.SallyEstimator
+        Fitted; its ``score(x)`` gives t(x), shape ``(n, n_parameters)``.
+    n_templates, n_events, setting, seed, name
+        As for :func:`morphed_pdf`.
+    n_bins : int
+        Bins along each score component, over the 0.1 % to 99.9 % quantiles of the template
+        events (padded by 5 %); values outside go into the edge bins, in templates and data alike.
+
+    Returns
+    -------
+    ROOT.RooAbsPdf
+        The pdf of the score variables ``<name>_t_<parameter>``, held by the workspace. Its string
+        attribute ``roosbi_data`` names the observed data mapped to t(x) (``<name>_data``).
+    """
+    from .simulate import generate_target
+
+    ROOT = import_root()
+    _check_grid(n_templates, len(problem.parameters), setting)
+    ws = problem.workspace
+    params = [problem.var(n) for n in problem.parameters]
+    rng = np.random.default_rng(seed)
+    scores = []
+    for index, point in grid_points(params, n_templates):
+        checkpoint()
+        x = generate_target(problem, np.tile(point, (n_events, 1)), int(rng.integers(1, 2**31 - 1)))
+        scores.append((index, estimator.score(x)))
+    observed = problem.data().to_numpy()
+    observed_t = estimator.score(np.column_stack([observed[n] for n in problem.observables]))
+    every = np.vstack([t for _, t in scores])
+    lo, hi = np.quantile(every, [0.001, 0.999], axis=0)
+    pad = 0.05 * np.maximum(hi - lo, 1e-12)
+    lo, hi = lo - pad, hi + pad
+    variables = []
+    for k, par in enumerate(problem.parameters):
+        var = ROOT.RooRealVar(f"{name}_t_{par}", f"t_{{{par}}}(x)", float(lo[k]), float(hi[k]))
+        var.setBins(n_bins)
+        ws.Import(var, Silence=True)
+        variables.append(ws.var(var.GetName()))
+
+    def clipped(t):  # into the edge bins, not out of range (RooFit would drop those events)
+        inside = np.nextafter(hi, lo)
+        return np.clip(t, lo, inside)
+
+    histograms = []
+    for index, t in scores:
+        counts, _ = np.histogramdd(clipped(t), bins=[n_bins] * len(variables), range=list(zip(lo, hi, strict=True)))
+        hist = ROOT.RooDataHist.from_numpy(
+            counts, variables, bins=[n_bins] * len(variables), ranges=list(zip(lo, hi, strict=True))
+        )
+        histograms.append((index, hist))
+    _morph(ws, params, variables, n_templates, histograms, setting, name)
+    data = ROOT.RooDataSet.from_numpy(
+        {v.GetName(): np.ascontiguousarray(clipped(observed_t)[:, k]) for k, v in enumerate(variables)},
+        ROOT.RooArgSet(*variables),
+        name=f"{name}_data",
+    )
+    ws.Import(data, Silence=True)
+    pdf = ws.pdf(name)
+    pdf.setStringAttribute("roosbi_data", f"{name}_data")
+    log.info("SALLY templates: %d grid points of %d events, %d bins per score component", len(scores), n_events, n_bins)
+    return pdf

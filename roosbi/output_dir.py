@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .estimators.losses import METHODS
 from .exceptions import InputError
 from .interrupts import deferred_interrupts
 from .library import LIBRARY_FILES
@@ -31,6 +32,8 @@ OUTPUT_FILES = (
     "report.md",
     "workspace.root",
     "model.onnx",
+    # With several --method: one model per method.
+    *(f"model_{method}.onnx" for method in (*METHODS, "sally")),
     "delta_nll.png",
     "contours.png",
     "ratio.png",

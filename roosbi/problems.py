@@ -637,12 +637,20 @@ def resonance(
     )
 
 
+def _eft(**kwargs) -> Problem:
+    """:func:`roosbi.eft.eft` (imported here, as roosbi.eft builds on this module)."""
+    from .eft import eft
+
+    return eft(**kwargs)
+
+
 PROBLEMS: dict[str, Callable[..., Problem]] = {
     "gauss1d": gauss1d,
     "gauss2d": gauss2d,
     "mixture": mixture,
     "smeared": smeared,
     "resonance": resonance,
+    "eft": _eft,
 }
 
 

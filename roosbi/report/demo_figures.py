@@ -18,9 +18,13 @@ from ..problems import Problem
 from ..roofit import evaluate_log_ratio
 
 
-def problem_figures(prob: Problem, est, ratio, fits, nlls, out: Path) -> dict[str, str]:
-    """Delta NLL scans (and contours for two or more parameters), learned vs exact ratio, training."""
-    from .plots import plot_contours, plot_delta_nll, plot_ratio, plot_training
+def problem_figures(prob: Problem, histories: dict, ratios: dict, fits, nlls, out: Path) -> dict[str, str]:
+    """Delta NLL scans (and contours for two or more parameters), learned vs exact ratio, training.
+
+    ``histories`` maps each method to its estimator's ``history_``; ``ratios`` maps each ratio
+    method's fit name to its RooLearnedRatio.
+    """
+    from .plots import plot_contours, plot_delta_nll, plot_training
 
     params = [prob.var(n) for n in prob.parameters]
     scans = [_slice_scan(par, params, fits, nlls) for par in params]
@@ -32,9 +36,23 @@ def problem_figures(prob: Problem, est, ratio, fits, nlls, out: Path) -> dict[st
         plot_contours(grid, fits, prob.truth, out / "contours.png")
         checkpoint()
         figures["Delta NLL contours"] = "contours.png"
+    if ratios:
+        _ratio_figure(prob, params, ratios, out)
+        figures["learned vs exact ratio"] = "ratio.png"
+    plot_training(histories, out / "training.png")
+    figures["training"] = "training.png"
+    _set_parameters(params, fits["analytic"])
+    return figures
 
-    # Learned vs exact ratio along the first observable, the other observables at the median of
-    # the observed data, the other parameters at their true values.
+
+def _ratio_figure(prob: Problem, params: list, ratios: dict, out: Path) -> None:
+    """ratio.png: learned vs exact ratio along the first observable.
+
+    The other observables sit at the median of the observed data, the other parameters at their
+    true values.
+    """
+    from .plots import plot_ratio
+
     x = prob.var(prob.observables[0])
     observed = prob.data().to_numpy()
     points = np.empty((400, len(prob.observables)))
@@ -46,15 +64,14 @@ def problem_figures(prob: Problem, est, ratio, fits, nlls, out: Path) -> dict[st
     curves = {}
     for value in sorted({par.getMin() + 0.25 * (par.getMax() - par.getMin()), theta[0]}):
         theta[0] = value
-        learned = evaluate_log_ratio(ratio, np.column_stack([points, np.tile(theta, (len(points), 1))]))
-        curves[value] = (np.exp(learned), _exact_ratio(prob, points, theta))
+        inputs = np.column_stack([points, np.tile(theta, (len(points), 1))])
+        learned = {key: np.exp(evaluate_log_ratio(ratio, inputs)) for key, ratio in ratios.items()}
+        curves[value] = (
+            learned if len(learned) > 1 else next(iter(learned.values())),
+            _exact_ratio(prob, points, theta),
+        )
     plot_ratio(points[:, 0], curves, x.GetName(), par.GetName(), out / "ratio.png")
     checkpoint()
-    figures["learned vs exact ratio"] = "ratio.png"
-    plot_training(est.history_, est.name, out / "training.png")
-    figures["training"] = "training.png"
-    _set_parameters(params, fits["analytic"])
-    return figures
 
 
 def mixture_figures(prob: Problem, est, ratio, sample, fits, nlls, out: Path) -> dict[str, str]:
@@ -83,7 +100,7 @@ def mixture_figures(prob: Problem, est, ratio, sample, fits, nlls, out: Path) ->
     observed = np.histogram(scores, bins=edges)[0].astype(float)
     plot_templates(edges, expected, observed, "classifier score r/(1+r)", out / "templates.png")
     checkpoint()
-    plot_training(est.history_, est.name, out / "training.png")
+    plot_training({"carl": est.history_}, out / "training.png")
     _set_parameters([mu], fits["analytic"])
     return {
         "Delta NLL": "delta_nll.png",

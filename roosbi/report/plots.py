@@ -51,7 +51,7 @@ def plot_delta_nll(scans: list[Scan], fits: dict[str, FitResult], truth: dict[st
         ax.legend(frameon=False, fontsize=9)
         ax.grid(alpha=0.3)
     names = sorted(fits, key=lambda n: n == "analytic")  # "learned vs morphed vs analytic"
-    fig.suptitle(r"$\Delta$NLL: " + " vs ".join(names))
+    fig.suptitle(r"$\Delta$NLL: " + (" vs ".join(names) if len(names) <= 3 else f"{len(names)} NLLs side by side"))
     return _save(fig, path)
 
 
@@ -96,19 +96,24 @@ def plot_ratio(
 ) -> Path:
     """Learned and exact r(x|theta) for a few theta, with the difference of log r underneath.
 
-    ``curves`` maps a parameter value to ``(learned, exact)`` arrays over ``x``. With
+    ``curves`` maps a parameter value to ``(learned, exact)`` arrays over ``x`` (``learned`` may be
+    a dict of arrays by method, drawn with one line style each). With
     ``parameter=None`` the ratio has no parameter (a mixture's r(x) = p_s(x) / p_b(x)): one
     curve, whose key is ignored.
     """
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
     cmap = plt.get_cmap("viridis")
+    styles = ["--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 2)), (0, (3, 1, 1, 1, 1, 1))]
     for i, (value, (learned, exact)) in enumerate(sorted(curves.items())):
         colour = cmap(i / max(1, len(curves) - 1) * 0.85)
         where = "" if parameter is None else f", {parameter} = {value:g}"
         top.plot(x, exact, color=colour, lw=2.5, alpha=0.45, label=f"exact{where}")
-        top.plot(x, learned, "--", color=colour, lw=1.5, label=f"learned{where}")
         ok = exact > 1e-3 * exact.max()  # where there is data; the tails are not learned
-        bottom.plot(x[ok], np.log(learned[ok]) - np.log(exact[ok]), color=colour, lw=1.5)
+        # One method: an array; several: a dict by fit name, one line style each.
+        for j, (name, values) in enumerate(learned.items() if isinstance(learned, dict) else [("learned", learned)]):
+            style = styles[j % len(styles)]
+            top.plot(x, values, ls=style, color=colour, lw=1.5, label=f"{name}{where}")
+            bottom.plot(x[ok], np.log(values[ok]) - np.log(exact[ok]), ls=style, color=colour, lw=1.5)
     top.set_ylabel(ylabel)
     top.set_title("Learned vs exact likelihood ratio")
     top.legend(frameon=False, fontsize=8)
@@ -150,21 +155,28 @@ def plot_templates(
     return _save(fig, path)
 
 
-def plot_training(history: dict[str, list[float]], estimator: str, path) -> Path:
-    """Training and validation loss per epoch, with the epoch that was kept marked."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    epochs = np.arange(1, len(history["train_loss"]) + 1)
-    ax.plot(epochs, history["train_loss"], "-o", ms=3, label="training")
-    ax.plot(epochs, history["val_loss"], "-s", ms=3, label="validation")
-    best = int(np.argmin(history["val_loss"])) + 1
-    if len(epochs) > 4:  # the first epochs drop steeply: show the converged part
-        tail = np.r_[history["train_loss"][2:], history["val_loss"][2:]]
-        pad = 0.1 * (tail.max() - tail.min()) + 1e-4
-        ax.set_ylim(tail.min() - pad, tail.max() + pad)
-    ax.axvline(best, color="grey", ls=":", label=f"kept (epoch {best})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("binary cross-entropy")
-    ax.set_title(f"Training ({estimator})")
-    ax.legend(frameon=False)
-    ax.grid(alpha=0.3)
+def plot_training(histories: dict[str, dict[str, list[float]]], path) -> Path:
+    """Training and validation loss per epoch of each method (one panel each), the kept epoch marked.
+
+    ``histories`` maps a method name to its estimator's ``history_``. Each method has its own
+    loss (cross-entropy, squared error, plus a score term), so each gets its own axis.
+    """
+    n = len(histories)
+    fig, axes = plt.subplots(1, n, figsize=(6.4 if n == 1 else 4.2 * n, 4.2), squeeze=False)
+    for ax, (method, history) in zip(axes[0], histories.items(), strict=True):
+        epochs = np.arange(1, len(history["train_loss"]) + 1)
+        ax.plot(epochs, history["train_loss"], "-o", ms=3, label="training")
+        ax.plot(epochs, history["val_loss"], "-s", ms=3, label="validation")
+        best = int(np.argmin(history["val_loss"])) + 1
+        if len(epochs) > 4:  # the first epochs drop steeply: show the converged part
+            tail = np.r_[history["train_loss"][2:], history["val_loss"][2:]]
+            pad = 0.1 * (tail.max() - tail.min()) + 1e-4
+            ax.set_ylim(tail.min() - pad, tail.max() + pad)
+        ax.axvline(best, color="grey", ls=":", label=f"kept (epoch {best})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss" if n > 1 else "training loss")
+        ax.set_title(f"Training: {method}")
+        ax.legend(frameon=False)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
     return _save(fig, path)

@@ -87,9 +87,17 @@ def markdown_report(results: dict, fits: dict[str, FitResult], figures: dict[str
         lines += [f"- {name}: {flag}" for name, flag in flagged]
     tr = results["training"]
     lines += ["", "## Training", ""]
+    gold = " with the joint ratio and score (gold)" if tr.get("gold") else ""
     lines += [
         f"Estimator **{tr['estimator']}** on {tr['device']}: {tr['n_train']} events "
-        f"({tr['n_train'] // 2} target + {tr['n_train'] // 2} reference), {tr['epochs']} epochs, {tr['time_s']:.1f} s.",
+        f"({tr['n_train'] // 2} target + {tr['n_train'] // 2} reference){gold}, {tr['time_s']:.1f} s.",
+        "",
+    ]
+    methods = tr.get("methods") or {}
+    if methods:
+        lines += ["| method | epochs | time [s] | model |", "|---|---|---|---|"]
+        lines += [f"| {m} | {v['epochs']} | {v['time_s']:.1f} | {v['model']} |" for m, v in methods.items()]
+    lines += [
         "",
         "## Timings",
         "",
