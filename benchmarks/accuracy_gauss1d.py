@@ -19,9 +19,9 @@ import numpy as np
 from accuracy_common import compare, print_table, run_seed, seed_line
 from sklearn.linear_model import LogisticRegression
 
+from roosbi.data.builtin import gauss1d
+from roosbi.data.simulate import simulate
 from roosbi.demo import stage_seeds
-from roosbi.problems import gauss1d
-from roosbi.simulate import simulate
 
 
 def oracle_fit(seed: int, n_train: int) -> tuple[float, float, float]:

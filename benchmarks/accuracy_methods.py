@@ -25,12 +25,12 @@ import numpy as np
 from accuracy_common import compare, print_table
 from sklearn.linear_model import LogisticRegression
 
+from roosbi.data.problems import make_problem
+from roosbi.data.simulate import simulate
 from roosbi.demo import DEMO_DEFAULTS, DEMO_METHODS, run_demo, stage_seeds
 from roosbi.estimators import TorchRatioEstimator
 from roosbi.inference import create_nll, fit_nll
-from roosbi.problems import make_problem
 from roosbi.roofit import learned_pdf, learned_ratio
-from roosbi.simulate import simulate
 
 
 def run_methods(problem: str, seed: int, methods: list[str], n_train: int | None, settings: dict) -> dict:

@@ -26,9 +26,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from roosbi.data.builtin import mixture
 from roosbi.demo import stage_seeds
 from roosbi.mixture import component_log_ratio, simulate_components
-from roosbi.problems import mixture
 
 S, B = 100.0, 2000.0  # the problem's default yields
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from sklearn.neural_network import MLPClassifier
 
+from roosbi.data.builtin import gauss1d
 from roosbi.library import import_root, load_library
 from roosbi.onnx import onnxruntime_log_ratio
-from roosbi.problems import gauss1d
 from roosbi.roofit import learned_pdf, learned_ratio
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from roosbi.data.builtin import gauss1d
+from roosbi.data.simulate import simulate
 from roosbi.estimators import TorchRatioEstimator
 from roosbi.inference import create_nll, fit_nll
 from roosbi.library import import_root
-from roosbi.problems import gauss1d
 from roosbi.roofit import learned_pdf, learned_ratio
-from roosbi.simulate import simulate
 
 
 def main() -> None:

@@ -16,6 +16,18 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
+from .data.observed import observed_data_from_arrays, observed_data_from_tree  # noqa: E402
+from .data.problems import Problem  # noqa: E402
+from .data.sample import TrainingSample  # noqa: E402
+from .data.sample_files import read_sample, write_sample  # noqa: E402
+from .data.samples import (  # noqa: E402
+    balance_classes,
+    sample_from_arrays,
+    sample_from_dataframe,
+    sample_from_tree,
+    sample_from_trees,
+)
+from .data.simulate import simulate, simulate_local  # noqa: E402
 from .estimators import SklearnRatioEstimator, TorchRatioEstimator  # noqa: E402
 from .exceptions import InputError, RoosbiError, UnsupportedModelError  # noqa: E402
 from .inference import create_nll, fit_nll  # noqa: E402
@@ -23,7 +35,6 @@ from .library import load_library  # noqa: E402
 from .mixture import mixture_pdf, simulate_components, template_pdf  # noqa: E402
 from .morphing import morphed_pdf  # noqa: E402
 from .onnx import annotate_model  # noqa: E402
-from .problems import Problem, gauss1d, gauss2d, gauss_nd, mixture  # noqa: E402
 from .roofit import (  # noqa: E402
     evaluate_log_ratio,
     export_json,
@@ -32,19 +43,11 @@ from .roofit import (  # noqa: E402
     learned_ratio,
     ratio_from_network,
 )
-from .samples import (  # noqa: E402
-    balance_classes,
-    observed_data_from_arrays,
-    observed_data_from_tree,
-    read_sample,
-    sample_from_arrays,
-    sample_from_dataframe,
-    sample_from_tree,
-    sample_from_trees,
-    write_sample,
-)
-from .simulate import TrainingSample, simulate  # noqa: E402
 from .workspace import mark_fits, open_workspace  # noqa: E402
+
+# isort: split
+# After the module roosbi.mixture is imported above: the name roosbi.mixture is the rf618 problem.
+from .data.builtin import gauss1d, gauss2d, gauss_nd, mixture, resonance, smeared  # noqa: E402
 
 
 def _load_library_on_import() -> None:
@@ -94,12 +97,15 @@ __all__ = [
     "observed_data_from_arrays",
     "observed_data_from_tree",
     "read_sample",
+    "resonance",
     "sample_from_arrays",
     "sample_from_dataframe",
     "sample_from_tree",
     "sample_from_trees",
     "simulate",
+    "simulate_local",
     "simulate_components",
+    "smeared",
     "template_pdf",
     "write_sample",
 ]

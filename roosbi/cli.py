@@ -53,9 +53,9 @@ def _methods(text: str) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .data.builtin import PROBLEMS
     from .demo import MIN_N_TRAIN
     from .morphing import SETTINGS
-    from .problems import PROBLEMS
 
     parser = _Parser(prog="roosbi", description="Simulation-based inference in RooFit.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, demo_terms
+from .data.problems import Problem, make_problem
+from .data.simulate import simulate, simulate_local
 from .estimators import make_estimator
 from .estimators.losses import METHODS
 from .exceptions import InputError
@@ -23,11 +25,9 @@ from .mixture import mixture_pdf, simulate_components, template_pdf
 from .morphing import MAX_TEMPLATES, SETTINGS, morphed_pdf, score_morphed_pdf
 from .onnx import atomic_path, write_atomic
 from .output_dir import publish, staging
-from .problems import Problem, make_problem
 from .report import markdown_report, results_dict, write_json
 from .report.demo_figures import mixture_figures, problem_figures
 from .roofit import evaluate_log_ratio, learned_pdf, learned_ratio
-from .simulate import simulate, simulate_local
 from .workspace import mark_fits
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,8 @@ def check_demo_settings(
     InputError
         Naming the first bad setting and what it may be.
     """
+    from .data.builtin import PROBLEMS
     from .estimators.torch_mlp import resolve_device
-    from .problems import PROBLEMS
 
     if problem not in PROBLEMS:
         raise InputError(f"unknown problem '{problem}'; choose one of: {', '.join(PROBLEMS)}")

@@ -1,7 +1,7 @@
 """The demo's stages for problems whose simulator is a generator's term sample (the ``eft`` problem).
 
 Such a generator hands over one set of events with one weight per term of a polynomial in the
-parameters (:mod:`roosbi.terms`), not events at parameter points. The demo takes that form as it
+parameters (:mod:`roosbi.data.terms`), not events at parameter points. The demo takes that form as it
 is: the training sample is drawn from the term weights (with the gold computed from them), the
 morphing baseline is the polynomial term morph (:func:`roosbi.term_morph.polynomial_morph`), SALLY's
 templates are term histograms of the learned score, and every shape pdf is extended with the
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .eft import eft_terms
+from .data.eft import eft_terms
+from .data.problems import Problem
+from .data.sample import ScoreSample, TrainingSample
+from .data.terms import TermSample, joint_score, sample_from_terms
 from .library import import_root
-from .problems import Problem
-from .simulate import ScoreSample, TrainingSample
 from .term_morph import polynomial_morph, term_histograms
-from .terms import TermSample, joint_score, sample_from_terms
 
 #: Problems whose events come from a generator's term sample: the function that makes it.
 TERM_SAMPLES = {"eft": eft_terms}

@@ -27,11 +27,12 @@ import numpy as np
 from scipy.special import expit
 
 from .checks import require_object
+from .data.problems import Problem
+from .data.sample import TrainingSample
+from .data.simulate import generate_reference
 from .exceptions import InputError
 from .library import import_root
-from .problems import Problem
 from .roofit import OUTPUTS, evaluate_log_ratio
-from .simulate import TrainingSample, generate_reference
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def _check_mixture(problem: Problem) -> None:
     if missing:
         raise InputError(
             f"problem '{problem.name}' is not a mixture: its components lack {', '.join(missing)} "
-            f"(a mixture problem names {', '.join(COMPONENTS)}; see roosbi.problems.mixture)"
+            f"(a mixture problem names {', '.join(COMPONENTS)}; see roosbi.data.builtin.mixture)"
         )
 
 

@@ -12,10 +12,10 @@ import logging
 
 import numpy as np
 
+from .data.problems import Problem
 from .exceptions import InputError
 from .interrupts import checkpoint
 from .library import import_root
-from .problems import Problem
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def score_morphed_pdf(
         The pdf of the score variables ``<name>_t_<parameter>``, held by the workspace. Its string
         attribute ``roosbi_data`` names the observed data mapped to t(x) (``<name>_data``).
     """
-    from .simulate import generate_target
+    from .data.simulate import generate_target
 
     ROOT = import_root()
     _check_grid(n_templates, len(problem.parameters), setting)

@@ -1,10 +1,10 @@
 """Terms of a polynomial-in-parameter model in RooFit: histograms, the polynomial morph, the rate.
 
-The RooFit half of :mod:`roosbi.terms`: one histogram per term (from weighted term events, numpy
+The RooFit half of :mod:`roosbi.data.terms`: one histogram per term (from weighted term events, numpy
 histograms, ``TH1`` or ``RooDataHist``), the morphing baseline sum_i c_i(theta) L T_i(x) as an
 extended ``RooRealSumPdf`` of ``RooHistFunc`` terms, and the expected number of events
 sigma(theta) L as a RooFit function (``RooExtendPdf(learned_pdf, expected_events)`` extends a
-learned shape pdf with it). :mod:`roosbi.terms` says why this is not ``RooLagrangianMorphFunc``.
+learned shape pdf with it). :mod:`roosbi.data.terms` says why this is not ``RooLagrangianMorphFunc``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import require_object
+from .data.terms import TermSample, _check_finite, coefficients, monomial_exponents, term_name
 from .exceptions import InputError
 from .library import import_root
-from .terms import TermSample, _check_finite, coefficients, monomial_exponents, term_name
 
 log = logging.getLogger(__name__)
 

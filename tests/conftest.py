@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from roosbi.data.builtin import gauss1d
+from roosbi.data.simulate import simulate
 from roosbi.estimators import TorchRatioEstimator
 from roosbi.library import import_root
-from roosbi.problems import gauss1d
-from roosbi.simulate import simulate
 
 # The networks in the tests are small: one thread trains them as fast as two, and does not spin
 # (for a minute) when the 2-core CI machine is busy with something else.

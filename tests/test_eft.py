@@ -4,12 +4,12 @@ extended fits with the grid start. Real RooFit throughout."""
 import numpy as np
 import pytest
 
-from roosbi.eft import MONOMIALS, eft, eft_cross_sections, eft_terms
+from roosbi.data.eft import MONOMIALS, eft, eft_cross_sections, eft_terms
+from roosbi.data.terms import TermSample, joint_log_ratio, joint_score, quadratic_monomials, sample_from_terms
 from roosbi.exceptions import InputError
 from roosbi.inference import create_nll, fit_nll, grid_start
 from roosbi.library import import_root
 from roosbi.term_morph import expected_events, histograms_from, polynomial_morph, term_histograms
-from roosbi.terms import TermSample, joint_log_ratio, joint_score, quadratic_monomials, sample_from_terms
 
 ROOT = import_root()
 EDGES = np.linspace(-8.0, 10.0, 37)

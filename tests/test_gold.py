@@ -7,19 +7,15 @@ import pytest
 from conftest import exact_log_ratio
 from scipy import stats
 
-from roosbi import gold
+from roosbi.data import gold
+from roosbi.data.builtin import RESONANCE_RANGE, gauss1d, resonance, smeared
+from roosbi.data.problems import Problem
+from roosbi.data.sample import TrainingSample
+from roosbi.data.sample_files import read_sample, write_sample
+from roosbi.data.samples import sample_from_arrays, sample_from_dataframe, sample_from_tree, sample_from_trees
+from roosbi.data.simulate import generate_with_latents, simulate, simulate_local
 from roosbi.exceptions import InputError
 from roosbi.library import import_root
-from roosbi.problems import RESONANCE_RANGE, Problem, gauss1d, resonance, smeared
-from roosbi.samples import (
-    read_sample,
-    sample_from_arrays,
-    sample_from_dataframe,
-    sample_from_tree,
-    sample_from_trees,
-    write_sample,
-)
-from roosbi.simulate import TrainingSample, generate_with_latents, simulate, simulate_local
 
 ROOT = import_root()
 SIGMA = 1.5  # the latent width of smeared()
@@ -161,7 +157,7 @@ def test_per_event_addpdf_fraction_falls_back_to_scalar_evaluation(caplog):
     line = np.exp(truncated_log_gauss(z, mass, 2.0, LO, HI))
     continuum = -0.03 * np.exp(-0.03 * z) / (np.exp(-0.03 * HI) - np.exp(-0.03 * LO))
     exact = frac * line + (1 - frac) * continuum
-    with caplog.at_level(logging.INFO, logger="roosbi.gold"):
+    with caplog.at_level(logging.INFO, logger="roosbi.data.gold"):
         log_p, score = gold._gold(p, z, theta, None, score=True)[:2]
     np.testing.assert_allclose(log_p, np.log(exact), rtol=0, atol=1e-10)
     np.testing.assert_allclose(score[:, 1], (line - continuum) / exact, rtol=1e-6, atol=1e-7)
@@ -305,7 +301,7 @@ def test_local_score_sample(resonance_problem):
 
 
 def test_gold_takes_a_few_seconds_at_most(smeared_problem, caplog):
-    with caplog.at_level(logging.INFO, logger="roosbi.simulate"):
+    with caplog.at_level(logging.INFO, logger="roosbi.data.simulate"):
         simulate(smeared_problem, n_target=50_000, seed=1)
     seconds = float(caplog.text.split("gold (joint log ratio and score) of 100000 events in ")[1].split(" s")[0])
     assert seconds < 5.0

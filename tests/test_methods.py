@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from roosbi.data.sample import ScoreSample, TrainingSample
 from roosbi.estimators import (
     METHODS,
     SallyEstimator,
@@ -24,7 +25,6 @@ from roosbi.inference import create_nll, fit_nll
 from roosbi.library import import_root
 from roosbi.onnx import read_metadata
 from roosbi.roofit import learned_pdf, learned_ratio
-from roosbi.simulate import ScoreSample, TrainingSample
 
 THETA0 = 0.0
 SETTINGS = {"hidden": (16, 16), "n_members": 2, "max_epochs": 20, "batch_size": 256, "progress": False, "seed": 1}

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 from test_demo import _check_macro_against_results
 
+from roosbi.data.builtin import gauss1d, mixture
+from roosbi.data.problems import Problem
 from roosbi.demo import run_demo
 from roosbi.estimators import SklearnRatioEstimator
 from roosbi.exceptions import InputError
 from roosbi.inference import create_nll
 from roosbi.library import import_root
 from roosbi.mixture import component_log_ratio, mixture_pdf, simulate_components, template_pdf
-from roosbi.problems import Problem, gauss1d, mixture
 from roosbi.roofit import evaluate_log_ratio, learned_ratio
 
 S, B = 100.0, 2000.0  # the mixture problem's default yields

@@ -25,10 +25,10 @@ from roosbi import (
     mark_fits,
     open_workspace,
 )
+from roosbi.data.builtin import gauss1d
+from roosbi.data.simulate import simulate
 from roosbi.library import import_root, load_library
-from roosbi.problems import gauss1d
 from roosbi.report import markdown_report, results_dict
-from roosbi.simulate import simulate
 
 MACRO = Path(__file__).parents[1] / "macros" / "fit_workspace.C"
 ROOT_EXE = shutil.which("root", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")

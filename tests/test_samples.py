@@ -9,21 +9,19 @@ import pytest
 import torch
 from conftest import exact_log_ratio
 
-from roosbi.estimators import TorchRatioEstimator
-from roosbi.exceptions import InputError
-from roosbi.library import import_root
-from roosbi.samples import (
+from roosbi.data.observed import observed_data_from_arrays, observed_data_from_tree
+from roosbi.data.sample import TrainingSample
+from roosbi.data.sample_files import read_sample, write_sample
+from roosbi.data.samples import (
     balance_classes,
-    observed_data_from_arrays,
-    observed_data_from_tree,
-    read_sample,
     sample_from_arrays,
     sample_from_dataframe,
     sample_from_tree,
     sample_from_trees,
-    write_sample,
 )
-from roosbi.simulate import TrainingSample
+from roosbi.estimators import TorchRatioEstimator
+from roosbi.exceptions import InputError
+from roosbi.library import import_root
 
 ROOT = import_root()
 
@@ -122,7 +120,7 @@ def test_failed_write_keeps_the_old_file(tmp_path):
 
 def test_from_numpy_default_ranges(caplog):
     cols = gauss_columns()
-    with caplog.at_level(logging.INFO, logger="roosbi.samples"):
+    with caplog.at_level(logging.INFO, logger="roosbi.data.samples"):
         sample = sample_from_arrays(cols["x"], cols["mu"], cols["is_signal"], ["x"], ["mu"])
     assert sample.parameter_ranges["mu"] == (cols["mu"].min(), cols["mu"].max())
     assert "parameter ranges from the sample's minimum and maximum: mu in" in caplog.text
@@ -217,7 +215,7 @@ def test_two_files_partial_parameters_refused(tmp_path):
 
 def test_negative_weights_are_kept_and_reported(caplog):
     cols = gauss_columns(negative=0.2)
-    with caplog.at_level(logging.WARNING, logger="roosbi.samples"):
+    with caplog.at_level(logging.WARNING, logger="roosbi.data.samples"):
         sample = sample_from_arrays(cols["x"], cols["mu"], cols["is_signal"], ["x"], ["mu"], weights=cols["w"])
     fraction = 100 * np.mean(cols["w"] < 0)
     assert (
@@ -330,7 +328,7 @@ def test_observed_data_from_tree_weighted_fit(tmp_path, caplog):
     path = write_tree(tmp_path / "data.root", {"x": x, "w": w, "y": rng.random(n)})
     ws = ROOT.RooWorkspace("w")
     ws.factory("Gaussian::g(x[-5, 15], m[0, -5, 5], s[1, 0.1, 5])")
-    with caplog.at_level(logging.WARNING, logger="roosbi.samples"):
+    with caplog.at_level(logging.WARNING, logger="roosbi.data.observed"):
         data = observed_data_from_tree(path, ["x"], weight="w", workspace=ws, name="obs")
     assert "10 of 2000 observed events (0.50%" in caplog.text and "x: 0 below -5, 10 above 15" in caplog.text
     assert data.GetName() == "obs" and data.isWeighted() and data.numEntries() == n - 10

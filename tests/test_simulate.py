@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+from roosbi.data.builtin import gauss1d
+from roosbi.data.problems import Problem, make_problem
+from roosbi.data.simulate import simulate
 from roosbi.exceptions import InputError
-from roosbi.problems import Problem, gauss1d, make_problem
-from roosbi.simulate import simulate
 
 
 def test_simulation_is_reproducible_and_follows_the_model(problem):

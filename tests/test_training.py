@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from conftest import exact_log_ratio
 
+from roosbi.data.sample import TrainingSample
 from roosbi.estimators import SklearnRatioEstimator, TorchRatioEstimator, make_estimator
 from roosbi.exceptions import InputError
-from roosbi.simulate import TrainingSample
 
 
 def _grid_error(est, mus=(1.5, 2.5)):

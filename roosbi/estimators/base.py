@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..data.sample import TrainingSample
 from ..exceptions import InputError
 from ..onnx import onnxruntime_log_ratio, save_model, set_metadata
-from ..simulate import TrainingSample
 from . import losses
 
 log = logging.getLogger(__name__)

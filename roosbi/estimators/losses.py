@@ -46,7 +46,7 @@ class Method:
     uses_score : bool
         True when ``score_weight`` times the score term is added.
     needs : tuple of str
-        The gold columns of a :class:`~roosbi.simulate.TrainingSample` it trains on.
+        The gold columns of a :class:`~roosbi.data.sample.TrainingSample` it trains on.
     """
 
     name: str

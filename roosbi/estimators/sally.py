@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..data.sample import ScoreSample
 from ..exceptions import InputError
 from ..onnx import load_model, onnxruntime_session, read_metadata, save_model, set_metadata
-from ..simulate import ScoreSample
 from . import losses
 from .torch_mlp import TorchEnsembleSettings, _torch, export_sequential, resolve_device
 

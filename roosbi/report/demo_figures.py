@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.problems import Problem
 from ..inference import Grid2D, Scan, scan_nll, scan_nll_2d, scan_range
 from ..interrupts import checkpoint
 from ..library import import_root
 from ..mixture import component_log_ratio, score_histograms
-from ..problems import Problem
 from ..roofit import evaluate_log_ratio
 
 

@@ -45,8 +45,8 @@ theta_k +- h stays in the range, else the one-sided second-order stencil
 upper end). The step balances the two errors of a double-precision difference: truncation,
 h^2/6 |d^3 log p| (h^2/3 one-sided), ~1e-9 for a log density that varies on the scale of the
 range, and rounding, ~1e-16 |log p| / h, ~1e-11. Measured against closed forms: 6e-11 for the
-Gaussian of :func:`~roosbi.problems.smeared` (log p quadratic in mu), 3e-7 (absolute) for the line
-mass and width of :func:`~roosbi.problems.resonance`, whose narrow lines have large third
+Gaussian of :func:`~roosbi.data.builtin.smeared` (log p quadratic in mu), 3e-7 (absolute) for the line
+mass and width of :func:`~roosbi.data.builtin.resonance`, whose narrow lines have large third
 derivatives in the tails. A pdf normalised by a numerical integral carries its integrator's
 relative precision eps into the score as ~eps / h: analytic integrals keep the score exact.
 
@@ -65,9 +65,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import require_object
-from .exceptions import InputError
-from .library import import_root
+from ..checks import require_object
+from ..exceptions import InputError
+from ..library import import_root
 from .problems import Problem
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ class GoldReference:
     pdf : ROOT.RooAbsPdf or None
         p_ref(z) (kind ``"pdf"``).
     description : str
-        ``"point mu=2"`` or ``"pdf <name>"``, as :class:`~roosbi.simulate.TrainingSample` records it.
+        ``"point mu=2"`` or ``"pdf <name>"``, as :class:`~roosbi.data.sample.TrainingSample` records it.
     """
 
     kind: str

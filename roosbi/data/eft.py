@@ -25,7 +25,7 @@ second, local minimum near the sign-flipped c1 (a known hazard of polynomial mor
 
 The generator's view of the same model is :func:`eft_terms`: events drawn from a proposal that
 covers every term, with one weight per term, which is what MadGraph with reweighting hands over;
-:mod:`roosbi.terms` turns it into training samples at any coupling and into the morphing
+:mod:`roosbi.data.terms` turns it into training samples at any coupling and into the morphing
 baseline.
 """
 
@@ -37,10 +37,10 @@ import math
 import numpy as np
 from scipy.stats import norm
 
-from .exceptions import InputError
-from .library import import_root
+from ..exceptions import InputError
+from ..library import import_root
+from ..term_morph import expected_events, monomial_function
 from .problems import Problem
-from .term_morph import expected_events, monomial_function
 from .terms import TermSample, quadratic_monomials
 
 log = logging.getLogger(__name__)

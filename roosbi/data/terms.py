@@ -17,7 +17,7 @@ This module takes that form directly:
 
 - :class:`TermSample` holds the events (observables x, optionally latents z) and their term
   weights, with the event weight w(theta), the cross section sigma(theta) and their gradients.
-- :func:`sample_from_terms` draws a :class:`~roosbi.simulate.TrainingSample` at any theta from
+- :func:`sample_from_terms` draws a :class:`~roosbi.data.sample.TrainingSample` at any theta from
   it, with the joint log ratio and joint score computed from the weights, as MadMiner does.
 - :mod:`roosbi.term_morph` turns the terms into RooFit: term histograms (numpy, ``TH1``,
   ``RooDataHist``), the polynomial morph sum_i c_i(theta) L T_i(x) (the morphing baseline, an
@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from .exceptions import InputError
-from .simulate import TrainingSample
+from ..exceptions import InputError
+from .sample import TrainingSample
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +382,7 @@ def sample_from_terms(
     Target events (y = 1): for each one, theta is drawn from the uniform prior over
     ``parameter_ranges``, then an event of the term sample at that theta. Reference events
     (y = 0): events at ``reference_point``, paired with the target's theta values (cycled), as
-    :func:`roosbi.simulate.simulate` pairs them.
+    :func:`roosbi.data.simulate.simulate` pairs them.
 
     ``method="unweighted"`` (default) resamples: an event is drawn with probability
     w_e(theta) / sum_e' w_e'(theta), by accept-reject from the envelope
