@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import roosbi.demo as demo
+import roosbi.demo.methods as demo_methods
+import roosbi.demo.run as demo_run
 from roosbi import InputError, interrupts
 from roosbi.cli import main
 from roosbi.demo import run_demo
@@ -47,8 +48,8 @@ def no_work(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the demo started working before it checked its arguments")
 
-    for name in ("simulate", "simulate_components", "_train"):
-        monkeypatch.setattr(demo, name, fail)
+    for name in ("simulate", "simulate_components", "train_estimator"):
+        monkeypatch.setattr(demo_methods, name, fail)
 
 
 @pytest.fixture
@@ -227,7 +228,7 @@ def test_interrupted_rerun_leaves_the_earlier_run_as_it_was(earlier_run, monkeyp
         assert (staged / "model.onnx").is_file()  # the run has written files by now
         raise error
 
-    monkeypatch.setattr(demo, stage, interrupt)
+    monkeypatch.setattr(demo_run, stage, interrupt)
     with pytest.raises(error):
         run_demo(out=out, **FAST)
     assert _contents(out) == files  # byte for byte, no staging directory left
@@ -237,7 +238,7 @@ def test_interrupt_before_any_file_leaves_no_directory(tmp_path, capsys, monkeyp
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(demo, "simulate", interrupt)
+    monkeypatch.setattr(demo_methods, "simulate", interrupt)
     out = tmp_path / "new" / "out"
     code, err = _cli(["demo", *FAST_CLI, "--no-plots", "--out", str(out)], capsys)
     assert code == 130

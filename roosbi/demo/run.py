@@ -1,4 +1,4 @@
-"""The whole pipeline on a built-in problem: simulate, train, export, wrap, fit, report."""
+"""The demo's driver: settings checks, the pipeline's stages in order, the fits and the files."""
 
 from __future__ import annotations
 
@@ -7,28 +7,26 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, demo_terms
-from .data.problems import Problem, make_problem
-from .data.simulate import simulate, simulate_local
-from .estimators import make_estimator
-from .estimators.losses import METHODS
-from .exceptions import InputError
-from .inference import create_nll, fit_nll, grid_start
-from .interrupts import checkpoint, deferred_interrupts, interruptible
-from .library import LIBRARY_FILES, import_root, load_library
-from .mixture import mixture_pdf, simulate_components, template_pdf
-from .morphing import MAX_TEMPLATES, SETTINGS, morphed_pdf, score_morphed_pdf
-from .onnx import atomic_path, write_atomic
-from .output_dir import publish, staging
-from .report import markdown_report, results_dict, write_json
-from .report.demo_figures import mixture_figures, problem_figures
-from .roofit import evaluate_log_ratio, learned_pdf, learned_ratio
-from .workspace import mark_fits
+from .. import __version__
+from ..data.problems import Problem, make_problem
+from ..estimators.losses import METHODS
+from ..exceptions import InputError
+from ..inference import create_nll, fit_nll, grid_start
+from ..interrupts import checkpoint, deferred_interrupts
+from ..library import LIBRARY_FILES, import_root, load_library
+from ..morphing import MAX_TEMPLATES, SETTINGS
+from ..onnx import atomic_path, write_atomic
+from ..output_dir import publish, staging
+from ..report import markdown_report, results_dict, write_json
+from ..report.demo_figures import mixture_figures, problem_figures
+from ..workspace import mark_fits
+from . import terms as term_stages
+from .methods import learn, simulate_training, training_summary
+from .pdfs import mixture_pdfs, morphing_pdfs, term_pdfs
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +82,8 @@ def check_demo_settings(
     InputError
         Naming the first bad setting and what it may be.
     """
-    from .data.builtin import PROBLEMS
-    from .estimators.torch_mlp import resolve_device
+    from ..data.builtin import PROBLEMS
+    from ..estimators.torch_mlp import resolve_device
 
     if problem not in PROBLEMS:
         raise InputError(f"unknown problem '{problem}'; choose one of: {', '.join(PROBLEMS)}")
@@ -251,19 +249,6 @@ def run_demo(
     return results
 
 
-@dataclass
-class Learned:
-    """One trained method in the demo: its estimator, the RooFit objects built on it, its timing."""
-
-    method: str
-    key: str  # the fit's name in results.json: "learned" or "learned_<method>"
-    estimator: object
-    train_s: float
-    model_file: str
-    ratio: object = None  # RooLearnedRatio (ratio methods)
-    pdf: str = ""  # name of its pdf in the workspace
-
-
 def _pipeline(
     *,
     problem: str,
@@ -304,21 +289,21 @@ def _pipeline(
     checkpoint()
     t0 = time.perf_counter()
     # A generator's term sample (the eft problem) replaces simulation at parameter points.
-    terms = demo_terms.term_sample(prob, n_train, seed_sample) if prob.name in demo_terms.TERM_SAMPLES else None
+    terms = term_stages.term_sample(prob, n_train, seed_sample) if prob.name in term_stages.TERM_SAMPLES else None
     if terms is not None:
-        sample = demo_terms.training_sample(prob, terms, n_train, seed_sample)
+        sample = term_stages.training_sample(prob, terms, n_train, seed_sample)
     else:
-        sample = _simulate(prob, n_train, seed_sample, methods, is_mixture)
+        sample = simulate_training(prob, n_train, seed_sample, methods, is_mixture)
     simulate_s = time.perf_counter() - t0
 
     settings = {"estimator": estimator, "device": device, "settings": estimator_settings, "progress": progress}
-    learned = [_learn(prob, sample, method, methods, settings, seed_net, stage, n_train, terms) for method in methods]
+    learned = [learn(prob, sample, method, methods, settings, seed_net, stage, n_train, terms) for method in methods]
     if is_mixture:
-        pdfs, notes = _mixture_pdfs(prob, learned[0].ratio, sample, n_bins or defaults["n_bins"])
+        pdfs, notes = mixture_pdfs(prob, learned[0].ratio, sample, n_bins or defaults["n_bins"])
     elif terms is not None:
-        pdfs, notes = _term_pdfs(prob, learned, terms, normalize, n_bins or defaults["n_bins"])
+        pdfs, notes = term_pdfs(prob, learned, terms, normalize, n_bins or defaults["n_bins"])
     else:
-        pdfs, notes = _morphing_pdfs(prob, learned, normalize, morph_setting, n_templates, n_train, seed_templates)
+        pdfs, notes = morphing_pdfs(prob, learned, normalize, morph_setting, n_templates, n_train, seed_templates)
     checkpoint()
 
     t0 = time.perf_counter()
@@ -352,7 +337,7 @@ def _pipeline(
         versions={"roosbi": __version__, "root": str(ROOT.gROOT.GetVersion())},
         truth=prob.truth,
         fits=fits,
-        training=_training_summary(estimator, sample, learned),
+        training=training_summary(estimator, sample, learned),
         timings=timings,
     )
     write_json(results, stage / "results.json")
@@ -362,227 +347,6 @@ def _pipeline(
     )
     write_atomic(stage / "report.md", markdown_report(results, fits, figures, notes).encode())
     return results
-
-
-def _simulate(prob: Problem, n_train: int, seed: int, methods: list[str], is_mixture: bool):
-    """The training sample; with the gold (joint ratio and score) when a method needs it."""
-    if is_mixture:
-        return simulate_components(prob, n_signal_events=n_train, seed=seed)
-    needs_gold = any(METHODS[m].needs for m in methods if m in METHODS)
-    # gold=None lets simulate add it where it comes free (problems with latent variables).
-    return simulate(prob, n_target=n_train, seed=seed, gold=True if needs_gold else None)
-
-
-def _learn(
-    prob: Problem, sample, method: str, methods: list[str], settings: dict, seed: int, stage: Path, n_train, terms=None
-):
-    """Train one method, export it to ONNX in ``stage`` and wrap it in RooFit: a :class:`Learned`."""
-    single = len(methods) == 1
-    key = "learned" if single else f"learned_{method}"
-    model_file = "model.onnx" if single else f"model_{method}.onnx"
-    if method == "sally":
-        return _learn_sally(prob, key, model_file, settings, seed, stage, n_train, terms)
-    extra = {} if method == "carl" else {"method": method}
-    with interruptible():  # torch or scikit-learn only: Ctrl-C may stop it at once
-        est, train_s = _train(
-            sample,
-            settings["estimator"],
-            settings["device"],
-            {**extra, **(settings["settings"] or {})},
-            seed,
-            settings["progress"],
-        )
-    onnx_path = est.to_onnx(stage / model_file)
-    checkpoint()
-    ratio_name = "learned_ratio" if single else f"learned_ratio_{method}"
-    ratio = learned_ratio(onnx_path, workspace=prob.workspace, name=ratio_name)
-    return Learned(method, key, est, train_s, model_file, ratio=ratio)
-
-
-def _learn_sally(
-    prob: Problem, key: str, model_file: str, settings: dict, seed: int, stage: Path, n_train: int, terms=None
-):
-    """SALLY: the score at the reference point, learned from events simulated there (or term events weighted to it)."""
-    point = prob.reference_point or {n: 0.5 * (lo + hi) for n, (lo, hi) in prob.parameter_ranges().items()}
-    seed_sample, seed_net = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
-    if terms is not None:
-        local = demo_terms.score_sample(prob, terms, point)
-    else:
-        local = simulate_local(prob, point, n_train, seed=seed_sample)
-    est_settings = {"seed": seed_net, "progress": settings["progress"], "device": settings["device"]}
-    est_settings.update(settings["settings"] or {})
-    from .estimators.sally import SallyEstimator  # torch only
-
-    est = SallyEstimator(**est_settings)
-    t0 = time.perf_counter()
-    with interruptible():
-        est.fit(local)
-    train_s = time.perf_counter() - t0
-    est.to_onnx(stage / model_file)
-    checkpoint()
-    return Learned("sally", key, est, train_s, model_file)
-
-
-def _training_summary(estimator: str, sample, learned: list[Learned]) -> dict:
-    """results.json's "training": the estimator, the sample, and each method's epochs and time."""
-    per_method = {
-        item.method: {"epochs": item.estimator.n_epochs_, "time_s": item.train_s, "model": item.model_file}
-        for item in learned
-    }
-    first = learned[0].estimator
-    return {
-        "estimator": estimator,
-        "method": learned[0].method if len(learned) == 1 else [item.method for item in learned],
-        "methods": per_method,
-        "gold": bool(getattr(sample, "has_gold", False)),
-        "n_train": len(sample),
-        "epochs": first.n_epochs_,
-        "time_s": sum(item.train_s for item in learned),
-        "device": first.device_,
-    }
-
-
-def _train(sample, estimator: str, device: str, settings: dict | None, seed: int, progress: bool):
-    """Fit the named estimator on the sample; return it and the training time."""
-    settings = dict(settings or {})
-    settings.setdefault("seed", seed)
-    settings.setdefault("progress", progress)
-    if estimator == "torch":
-        settings.setdefault("device", device)
-    est = make_estimator(estimator, **settings)
-    t0 = time.perf_counter()
-    est.fit(sample)
-    return est, time.perf_counter() - t0
-
-
-def _morphing_pdfs(
-    prob: Problem, learned: list[Learned], normalize: bool, morph_setting: str, n_templates: int, n_train: int, seed
-) -> tuple[dict[str, str], list[str]]:
-    """Each method's pdf and the morphing baseline, in the workspace; their names and report notes."""
-    ws = prob.workspace
-    observables = [prob.var(n) for n in prob.observables]
-    pdfs = {"analytic": prob.target_pdf}
-    notes = []
-    for item in learned:
-        if item.method == "sally":
-            pdfs[item.key] = _sally_pdf(prob, item, morph_setting, n_templates, n_train, seed)
-            notes.append(
-                f"SALLY ({item.key}): the score t(x) at {_point_text(item.estimator.point_)} learned by regression on "
-                f"the joint score, then a histogram template fit of t(x) morphed over {n_templates} points per "
-                "parameter (RooMomentMorphFuncND), the optimal-observable baseline."
-            )
-            continue
-        name = "learned_pdf" if item.key == "learned" else f"learned_pdf_{item.method}"
-        pdf = learned_pdf(item.ratio, observables, ws.pdf(prob.reference_pdf), name=name, normalize=normalize)
-        ws.Import(pdf, Silence=True)
-        item.pdf = pdfs[item.key] = name
-    n_template = n_train // n_templates
-    morphed_pdf(prob, n_templates=n_templates, n_events=n_template, setting=morph_setting, seed=seed)
-    pdfs["morphed"] = "morphed_pdf"
-    # RooMomentMorphFuncND over several parameters: the vectorised backend takes seconds to set up
-    # and gives a different NLL (ROOT's rf617 has the same note), so that one uses the legacy one.
-    if len(prob.parameters) > 1:
-        for name in pdfs.values():
-            if ws.pdf(name).InheritsFrom("RooWrapperPdf") and name.startswith(("morphed", "sally")):
-                ws.pdf(name).setStringAttribute("roosbi_backend", "legacy")
-        # It also integrates the moments of each multi-dimensional template adaptively and, when
-        # the objects are deleted, prints a warning per template and moment that the target
-        # precision was not always reached (harmless for the fit): 64 lines for a 4 x 4 grid.
-        ROOT = import_root()
-        msg = ROOT.RooMsgService.instance()
-        for i in range(msg.numStreams()):
-            msg.getStream(i).removeTopic(ROOT.RooFit.NumericIntegration)
-    how = "normalised over x by fixed Gauss-Legendre quadrature" if normalize else "self-normalised"
-    methods = [item.method for item in learned if item.method != "sally"]
-    if methods:
-        notes.insert(0, f"Learned pdf ({', '.join(methods)}): RooLearnedRatio {how}.")
-    if prob.reference_point:
-        notes.append(
-            f"Reference: the simulator at {_point_text(prob.reference_point)}; the learned pdf is r(x|theta) times "
-            f"the observed-level density there ('{prob.reference_pdf}')."
-        )
-    notes.append(
-        f"Morphing: RooMomentMorphFuncND ({morph_setting}), {n_templates ** len(prob.parameters)} templates of "
-        f"{n_template} events ({n_templates} per parameter)."
-    )
-    return pdfs, notes
-
-
-def _term_pdfs(prob: Problem, learned: list[Learned], terms, normalize: bool, n_bins: int):
-    """Each method's pdf extended with sigma(theta) L, and the polynomial term morph; names and notes."""
-    ws = prob.workspace
-    observables = [prob.var(n) for n in prob.observables]
-    pdfs = {"analytic": prob.target_pdf}
-    for item in learned:
-        if item.method == "sally":
-            name = "sally_pdf" if item.key == "learned" else f"sally_pdf_{item.method}"
-            item.pdf = pdfs[item.key] = demo_terms.sally_pdf(prob, terms, item.estimator, n_bins, name=name)
-            continue
-        name = "learned_pdf" if item.key == "learned" else f"learned_pdf_{item.method}"
-        pdf = learned_pdf(item.ratio, observables, ws.pdf(prob.reference_pdf), name=name, normalize=normalize)
-        ws.Import(pdf, Silence=True)
-        item.pdf = pdfs[item.key] = demo_terms.extend(prob, name)
-    pdfs["morphed"] = demo_terms.morph_pdf(prob, terms, n_bins)
-    how = "normalised over x" if normalize else "self-normalised"
-    notes = [
-        f"Generator term sample: {len(terms)} events with {terms.weights.shape[1]} term weights each "
-        f"({', '.join(terms.term_names)}); training events drawn from it at theta from the prior, with the joint "
-        "ratio and score computed from the weights.",
-        f"Learned pdf: RooLearnedRatio times the reference density ('{prob.reference_pdf}'), {how}, in a RooExtendPdf "
-        f"with the expected events sigma(theta) L ('{prob.components['expected_events']}').",
-        f"Morphing: the polynomial term morph, sum_i c_i(theta) L T_i(x) over {n_bins} bins (extended RooRealSumPdf "
-        "of RooHistFunc term templates); every fit starts from a grid scan (polynomial likelihoods have several "
-        "minima).",
-    ]
-    return pdfs, notes
-
-
-def _point_text(point: dict[str, float]) -> str:
-    return ", ".join(f"{name} = {value:g}" for name, value in point.items())
-
-
-def _sally_pdf(prob: Problem, item: Learned, morph_setting: str, n_templates: int, n_train: int, seed: int) -> str:
-    """SALLY's template fit: t(x) histograms at grid points, morphed in theta, in the workspace."""
-    name = "sally_pdf" if item.key == "learned" else f"sally_pdf_{item.method}"
-    score_morphed_pdf(
-        prob,
-        item.estimator,
-        n_templates=n_templates,
-        n_events=n_train // n_templates,
-        setting=morph_setting,
-        seed=seed,
-        name=name,
-    )
-    item.pdf = name
-    return name
-
-
-def _mixture_pdfs(prob: Problem, ratio, sample, n_bins: int) -> tuple[dict[str, str], list[str]]:
-    """The learned mixture pdf and the score template baseline, in the workspace; names and notes."""
-    ws = prob.workspace
-    comp = prob.components
-    mu = prob.var(prob.parameters[0])
-    pdf = mixture_pdf(ratio, mu, ws.var(comp["n_signal"]), ws.var(comp["n_background"]), name="learned_pdf")
-    ws.Import(pdf, Silence=True)
-    template_pdf(prob, ratio, sample, n_bins=n_bins, name="template_pdf")
-    # The integral of r p_b over x is 1 for the exact ratio. A learned ratio off by a factor c makes
-    # the mixture density integrate to (mu S c + B) / (mu S + B), and the fitted mu moves up for
-    # c > 1. The mean over the training background catches a gross miscalibration only: the
-    # classifier was fitted to those very events, so their statistical error does not show.
-    calibration = float(np.mean(np.exp(evaluate_log_ratio(ratio, sample.x[sample.y == 0]))))
-    n_signal, n_background = ws.var(comp["n_signal"]).getVal(), ws.var(comp["n_background"]).getVal()
-    notes = [
-        f"Mixture (rf618): S = {n_signal:g} signal events at mu = 1, B = {n_background:g} background events; "
-        "the classifier learns r(x) = p_s(x)/p_b(x) with no parameter input.",
-        "Learned pdf: f(x|mu) = (mu S r(x) + B)/(mu S + B), RooWrapperPdf (self-normalised) in a RooExtendPdf with "
-        "mu S + B expected events: the NLL is mu S + B - sum log(mu S r(x_i) + B) + const, the mixture likelihood.",
-        f"Calibration check: mean learned r over the background training events = {calibration:.4f} (the integral "
-        "of r p_b, 1 for the exact ratio; a factor c > 1 makes the mixture density integrate to more than 1 and "
-        "pulls mu up).",
-        f"Template baseline: {n_bins} equal bins of the score r/(1+r) in [0, 1] filled with the training sample "
-        "(+1 per bin), RooHistPdf templates, extended RooAddPdf mu S T_s + B T_b fitted to the observed scores.",
-    ]
-    return {"analytic": prob.target_pdf, "learned": "learned_pdf", "template": "template_pdf"}, notes
 
 
 def _fit_all(prob: Problem, pdfs: dict[str, str], global_search: bool = False):

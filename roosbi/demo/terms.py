@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data.eft import eft_terms
-from .data.problems import Problem
-from .data.sample import ScoreSample, TrainingSample
-from .data.terms import TermSample, joint_score, sample_from_terms
-from .library import import_root
-from .term_morph import polynomial_morph, term_histograms
+from ..data.eft import eft_terms
+from ..data.problems import Problem
+from ..data.sample import ScoreSample, TrainingSample
+from ..data.terms import TermSample, joint_score, sample_from_terms
+from ..library import import_root
+from ..term_morph import polynomial_morph, term_histograms
 
 #: Problems whose events come from a generator's term sample: the function that makes it.
 TERM_SAMPLES = {"eft": eft_terms}
