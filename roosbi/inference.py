@@ -62,6 +62,8 @@ class FitResult:
     lower_point: dict[str, float] | None = None
     #: The NLL at ``lower_point``.
     lower_nll: float | None = None
+    #: Why MINOS failed (the interval is then HESSE's), or None.
+    minos_failure: str | None = None
 
     @property
     def flags(self) -> list[str]:
@@ -70,6 +72,8 @@ class FitResult:
         if self.lower_point is not None:
             where = ", ".join(f"{k}={v:.4g}" for k, v in self.lower_point.items())
             out.append(f"not the global minimum: NLL lower by {self.nll_min - self.lower_nll:.3g} at {where}")
+        if self.minos_failure:
+            out.append(f"MINOS failed ({self.minos_failure}); the interval shown is HESSE's")
         return out
 
     def note_lower_point(self, point: dict[str, float], nll: float) -> None:
@@ -157,12 +161,21 @@ def fit_nll(
     t0 = time.perf_counter()
     status = minimizer.migrad()
     hesse_status = minimizer.hesse()
-    minos_status = 0
+    minos_status, minos_error = 0, None
     if minos:
         pars = ROOT.RooArgSet()
         for par in parameters:
             pars.add(par)
-        minos_status = minimizer.minos(pars)
+        best = [(par.getVal(), par.getError()) for par in parameters]
+        try:
+            minos_status = minimizer.minos(pars)
+        except Exception as err:  # noqa: BLE001 -- ROOT's std::invalid_argument, e.g. a MINOS step beyond a range
+            # The fit stands; its MINOS interval does not: keep the minimum and HESSE's errors.
+            minos_status, minos_error = -1, str(err).splitlines()[-1].strip()
+            for par, (value, error) in zip(parameters, best, strict=True):
+                par.setVal(value)
+                par.setError(error)
+                par.setAsymError(-error, error)
     elapsed = time.perf_counter() - t0
     result = minimizer.save()
     ROOT.SetOwnership(result, True)
@@ -183,6 +196,7 @@ def fit_nll(
         minos_status=int(minos_status),
         edm=float(result.edm()),
     )
+    fit.minos_failure = minos_error
     fit.at_limit = [par.GetName() for par in parameters if _at_limit(par)]
     if check_points:
         _scan_for_lower_point(nll, parameters, fit, check_points)

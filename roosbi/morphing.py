@@ -194,10 +194,7 @@ def score_morphed_pdf(
     histograms = []
     for index, t in scores:
         counts, _ = np.histogramdd(clipped(t), bins=[n_bins] * len(variables), range=list(zip(lo, hi, strict=True)))
-        hist = ROOT.RooDataHist.from_numpy(
-            counts, variables, bins=[n_bins] * len(variables), ranges=list(zip(lo, hi, strict=True))
-        )
-        histograms.append((index, hist))
+        histograms.append((index, _datahist(counts, variables, lo, hi, f"{name}_counts{len(histograms)}")))
     _morph(ws, params, variables, n_templates, histograms, setting, name)
     data = ROOT.RooDataSet.from_numpy(
         {v.GetName(): np.ascontiguousarray(clipped(observed_t)[:, k]) for k, v in enumerate(variables)},
@@ -209,3 +206,24 @@ def score_morphed_pdf(
     pdf.setStringAttribute("roosbi_data", f"{name}_data")
     log.info("SALLY templates: %d grid points of %d events, %d bins per score component", len(scores), n_events, n_bins)
     return pdf
+
+
+def _datahist(counts: np.ndarray, variables: list, lo: np.ndarray, hi: np.ndarray, name: str):
+    """A RooDataHist holding ``counts`` (as from ``np.histogramdd`` over [lo, hi] per variable).
+
+    Filled bin by bin through the bin centres RooDataHist reports: its ``from_numpy`` reads the
+    weights as one flat array in its own bin order, which it does not document for several
+    variables (and a 2-D array fails its length check).
+    """
+    ROOT = import_root()
+    n_bins = counts.shape
+    for var, n, a, b in zip(variables, n_bins, lo, hi, strict=True):
+        var.setBinning(ROOT.RooUniformBinning(float(a), float(b), int(n)))
+    hist = ROOT.RooDataHist(name, name, ROOT.RooArgSet(*variables))
+    width = (hi - lo) / np.array(n_bins)
+    for i in range(hist.numEntries()):
+        row = hist.get(i)
+        centre = np.array([row.getRealValue(v.GetName()) for v in variables])
+        index = tuple(np.clip(((centre - lo) / width).astype(int), 0, np.array(n_bins) - 1))
+        hist.set(i, float(counts[index]), -1.0)
+    return hist

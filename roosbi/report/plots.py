@@ -15,6 +15,14 @@ from ..inference import FitResult, Grid2D, Scan  # noqa: E402
 
 COLOURS = {"analytic": "#222222", "learned": "#1f77b4", "morphed": "#d62728", "template": "#2ca02c"}
 STYLES = {"analytic": "-", "learned": "--", "morphed": ":", "template": "-."}
+#: Colours of the fits without one of their own (``learned_<method>`` and the like), in order.
+EXTRA_COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+
+
+def _colours(names) -> dict[str, str]:
+    """A colour for each fit name: its own from :data:`COLOURS`, else the next of :data:`EXTRA_COLOURS`."""
+    extra = iter(EXTRA_COLOURS * (1 + len(names) // len(EXTRA_COLOURS)))
+    return {name: COLOURS.get(name) or next(extra) for name in names}
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
@@ -33,11 +41,12 @@ def plot_delta_nll(scans: list[Scan], fits: dict[str, FitResult], truth: dict[st
     With several parameters each curve is a slice through that NLL's own minimum.
     """
     fig, axes = plt.subplots(1, len(scans), figsize=(6.4 * len(scans), 4.6), squeeze=False)
+    colours = _colours(list(fits))
     for ax, scan in zip(axes[0], scans, strict=True):
         for name, dnll in scan.delta_nll.items():
             p = fits[name].params[scan.parameter]
             label = f"{name}: {p.value:.3f} $\\pm$ {p.error:.3f}"
-            ax.plot(scan.values, dnll, STYLES.get(name, "-"), color=COLOURS.get(name), lw=2, label=label)
+            ax.plot(scan.values, dnll, STYLES.get(name, "-"), color=colours[name], lw=2, label=label)
         for level, text in ((0.5, r"1$\sigma$"), (2.0, r"2$\sigma$")):
             ax.axhline(level, color="grey", lw=0.8, ls="--")
             ax.text(scan.values[-1], level, f" {text}", va="center", fontsize=9, color="grey")
@@ -63,8 +72,9 @@ def plot_contours(grid: Grid2D, fits: dict[str, FitResult], truth: dict[str, flo
     """68 % and 95 % Delta NLL contours of every fit in the plane of two parameters."""
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     levels = sorted(CONTOUR_LEVELS_2D.values())
+    colours = _colours(list(fits))
     for name, dnll in grid.delta_nll.items():
-        colour = COLOURS.get(name)
+        colour = colours[name]
         ax.contour(grid.x, grid.y, dnll, levels=levels, colors=[colour], linestyles=[STYLES.get(name, "-")] * 2)
         best = fits[name].params
         ax.plot(
