@@ -158,7 +158,10 @@ int fit_workspace(const char *fileName = "roosbi-demo/workspace.root", const cha
       RooMinimizer minimizer(*nll);
       // As roosbi/demo.py: RooMomentMorphFuncND reports harmless evaluation errors (its unused
       // non-linear terms) whenever the parameters move; they must not steer MIGRAD.
-      const bool morphed = nameString == "morphed";
+      // Marked by roosbi (attribute roosbi_eval_errors = "expected"): every moment morph, also
+      // SALLY's template fit; older workspaces: the fit called "morphed".
+      const char *evalErrors = pdf.getStringAttribute("roosbi_eval_errors");
+      const bool morphed = nameString == "morphed" || (evalErrors && std::string(evalErrors) == "expected");
       minimizer.setEvalErrorWall(!morphed);
       minimizer.setPrintEvalErrors(morphed ? -1 : 10);
       minimizer.setMinimizerType("Minuit2");

@@ -123,6 +123,10 @@ def _morph(ws, params: list, observables: list, n_templates: int, histograms: li
     )
     pdf = ROOT.RooWrapperPdf(name, "morphed pdf", func, True)
     ws.Import(pdf, Silence=True)
+    # RooMomentMorphFuncND evaluates its unused non-linear terms (0 * inf) whenever the parameters
+    # move, which RooFit counts as evaluation errors although the value is fine: fits of this pdf
+    # (the demo's and macros/fit_workspace.C) must not let them stop MIGRAD.
+    ws.pdf(name).setStringAttribute("roosbi_eval_errors", "expected")
 
 
 def score_morphed_pdf(
@@ -153,8 +157,11 @@ def score_morphed_pdf(
     n_templates, n_events, setting, seed, name
         As for :func:`morphed_pdf`.
     n_bins : int
-        Bins along each score component, over the 0.1 % to 99.9 % quantiles of the template
-        events (padded by 5 %); values outside go into the edge bins, in templates and data alike.
+        Bins in all: with d parameters (score components) each axis gets round(n_bins ** (1/d)),
+        at least 6, so that a template of a few thousand events still fills its bins (40 x 40
+        bins for 2000 events are mostly the one event every bin gets, and the morph is then
+        flat). Each axis spans the 0.1 % to 99.9 % quantiles of the template events (padded by
+        5 %); values outside go into the edge bins, in templates and data alike.
 
     Returns
     -------
@@ -166,6 +173,7 @@ def score_morphed_pdf(
 
     ROOT = import_root()
     _check_grid(n_templates, len(problem.parameters), setting)
+    n_bins = max(6, round(n_bins ** (1.0 / len(problem.parameters))))
     ws = problem.workspace
     params = [problem.var(n) for n in problem.parameters]
     rng = np.random.default_rng(seed)
@@ -176,13 +184,20 @@ def score_morphed_pdf(
         scores.append((index, estimator.score(x)))
     observed = problem.data().to_numpy()
     observed_t = estimator.score(np.column_stack([observed[n] for n in problem.observables]))
+    # Standardised (over the template events): a score component of width 0.1 makes bins too
+    # narrow for RooMomentMorphFuncND's numerical moments with two or more components.
     every = np.vstack([t for _, t in scores])
+    centre, spread = every.mean(axis=0), np.where(every.std(axis=0) > 0, every.std(axis=0), 1.0)
+    scores = [(index, (t - centre) / spread) for index, t in scores]
+    observed_t = (observed_t - centre) / spread
+    every = (every - centre) / spread
     lo, hi = np.quantile(every, [0.001, 0.999], axis=0)
     pad = 0.05 * np.maximum(hi - lo, 1e-12)
     lo, hi = lo - pad, hi + pad
     variables = []
     for k, par in enumerate(problem.parameters):
-        var = ROOT.RooRealVar(f"{name}_t_{par}", f"t_{{{par}}}(x)", float(lo[k]), float(hi[k]))
+        title = f"(t_{{{par}}}(x) - {centre[k]:.4g}) / {spread[k]:.4g}"
+        var = ROOT.RooRealVar(f"{name}_t_{par}", title, float(lo[k]), float(hi[k]))
         var.setBins(n_bins)
         ws.Import(var, Silence=True)
         variables.append(ws.var(var.GetName()))
