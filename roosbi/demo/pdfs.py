@@ -8,7 +8,7 @@ from ..data.problems import Problem
 from ..library import import_root
 from ..mixture import mixture_pdf, template_pdf
 from ..morphing import morphed_pdf, score_morphed_pdf
-from ..roofit import evaluate_log_ratio, learned_pdf
+from ..roofit import evaluate_log_ratio, is_uniform, learned_pdf
 from . import terms as term_stages
 from .methods import Learned
 
@@ -41,7 +41,7 @@ def morphing_pdfs(
     # and gives a different NLL (ROOT's rf617 has the same note), so that one uses the legacy one.
     if len(prob.parameters) > 1:
         for name in pdfs.values():
-            if ws.pdf(name).InheritsFrom("RooWrapperPdf") and name.startswith(("morphed", "sally")):
+            if ws.pdf(name).getStringAttribute("roosbi_eval_errors") == "expected":  # a moment morph
                 ws.pdf(name).setStringAttribute("roosbi_backend", "legacy")
         # It also integrates the moments of each multi-dimensional template adaptively and, when
         # the objects are deleted, prints a warning per template and moment that the target
@@ -50,7 +50,12 @@ def morphing_pdfs(
         msg = ROOT.RooMsgService.instance()
         for i in range(msg.numStreams()):
             msg.getStream(i).removeTopic(ROOT.RooFit.NumericIntegration)
-    how = "normalised over x by fixed Gauss-Legendre quadrature" if normalize else "self-normalised"
+    if not normalize:
+        how = "self-normalised"
+    elif is_uniform(ws.pdf(prob.reference_pdf)):
+        how = "normalised over x by fixed Gauss-Legendre quadrature"
+    else:  # r p_ref: RooFit integrates the product itself
+        how = "times the reference density, normalised over x by RooFit's numerical integral"
     methods = [item.method for item in learned if item.method != "sally"]
     if methods:
         notes.insert(0, f"Learned pdf ({', '.join(methods)}): RooLearnedRatio {how}.")
