@@ -52,6 +52,20 @@ def _methods(text: str) -> list[str]:
     return methods
 
 
+def _point(text: str) -> dict[str, float]:
+    """An argparse type: ``name=value[,name=value...]``."""
+    point = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            point[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected name=value (e.g. mu=2.5), not {item!r}")
+    return point
+
+
 def _parser() -> argparse.ArgumentParser:
     from .data.builtin import PROBLEMS
     from .demo import MIN_N_TRAIN
@@ -85,6 +99,23 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--templates", type=_integer(2), default=None, help="morphing templates per parameter")
     demo.add_argument("--no-plots", action="store_true")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    val = sub.add_parser("validate", help="toy study of a workspace's NLLs: bias, pulls, coverage (on Dask)")
+    val.add_argument("workspace", help="workspace.root marked by roosbi (or a roosbi demo output directory)")
+    val.add_argument("--toys", type=_integer(1, " (a study needs toys)"), required=True, help="number of toys")
+    where = val.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_integer(1), default=None, help="local Dask workers (default: one per core)")
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://HOST:8786)")
+    val.add_argument("--seed", type=_integer(0, " (numpy seeds are non-negative)"), default=1)
+    val.add_argument(
+        "--at",
+        type=_point,
+        action="append",
+        default=[],
+        help="parameter values to draw toys at, e.g. mu=2.5 (repeat or comma-separate); default: the best fit",
+    )
+    val.add_argument("--out", required=True, help="output directory for validation.json, validation.md, pulls.png")
+    val.add_argument("--quiet", action="store_true", help="no progress bar")
 
     lib = sub.add_parser("library", help="build the C++ library (if needed) and print its path, for macros")
     lib.add_argument("--rebuild", action="store_true")
@@ -123,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(build_library(force=args.rebuild))
             return 0
+        if args.command == "validate":
+            return _validate(args)
         return _demo(args)
     except KeyboardInterrupt:
         print("roosbi: interrupted", file=sys.stderr)
@@ -185,6 +218,34 @@ def _demo(args: argparse.Namespace) -> int:
         for par, r in fit["params"].items():
             print(f"{name:{width}s} {par} = {r['value']:.4f} +- {r['error']:.4f}  (status {fit['status']})")
     print(f"results in {args.out}/ (report.md, results.json, workspace.root, model.onnx, PNGs)")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .stats import run_validation
+
+    point = {k: v for item in args.at for k, v in item.items()}
+    try:
+        results = run_validation(
+            args.workspace,
+            args.toys,
+            args.out,
+            seed=args.seed,
+            at=point,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(f"roosbi: interrupted; nothing was written to {args.out}", file=sys.stderr)
+        return 130
+    from .stats import nll_results
+
+    for name, pars in nll_results(results).items():
+        for par, s in pars.items():
+            cov = "-" if s["coverage_68"] is None else f"{s['coverage_68']:.3f} +- {s['coverage_68_err']:.3f}"
+            print(f"{name:9s} {par} MINOS 68% coverage {cov}  failed {s['n_failed']}/{s['n_toys']}")
+    print(f"results in {args.out}/ (validation.json, validation.md, pulls.png)")
     return 0
 
 

@@ -122,19 +122,19 @@ def _holds_a_run(out: Path) -> bool:
         return False
 
 
-def publish(stage: Path, out: Path) -> None:
+def publish(stage: Path, out: Path, owned: tuple[str, ...] = OUTPUT_FILES) -> None:
     """Move a complete run from ``stage`` into ``out``, removing what is left of an earlier run.
 
     Nothing in ``out`` changes if a new file's place is taken by something that is not a file.
-    Only names of :data:`OUTPUT_FILES` are removed, and only where ``out`` holds an earlier run's
-    results.json: a user's own files stay. results.json moves last.
+    Only names of ``owned`` (by default :data:`OUTPUT_FILES`, a demo's) are removed, and only where
+    ``out`` holds an earlier run's results.json: a user's own files stay. results.json moves last.
     """
     new = sorted((p.name for p in stage.iterdir()), key=lambda name: name == "results.json")
     for name in new:
         target = out / name
         if (target.exists() or target.is_symlink()) and not target.is_file():
             raise InputError(f"cannot write '{target}': something other than a file is in the way; move it")
-    stale = [name for name in OUTPUT_FILES if name not in new and (out / name).is_file()] if _holds_a_run(out) else []
+    stale = [name for name in owned if name not in new and (out / name).is_file()] if _holds_a_run(out) else []
     replaced = [name for name in new if (out / name).exists()]
     for name in new:
         os.replace(stage / name, out / name)

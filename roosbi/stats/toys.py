@@ -1,0 +1,352 @@
+"""Toy studies: generate pseudo-datasets from a workspace's pdf and fit every recorded NLL to each.
+
+The workspace says what to fit (:func:`roosbi.mark_fits`); a study draws toys from one marked pdf
+(the "analytic" one when there is one, else the first marked) at one parameter point, with the
+observed dataset's number of events (Poisson-distributed if the pdf is extended), and fits every
+marked NLL to each toy with :func:`roosbi.inference.fit_nll`, the same code and settings as the
+demo's fits. Toy ``i`` is seeded from ``np.random.SeedSequence(seed, spawn_key=(i,))`` (the
+``i``-th child of ``SeedSequence(seed).spawn``), so a toy's numbers do not depend on how many
+workers run, or in which order. The toys run in this process (one worker) or as Dask tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import InputError
+from ..inference import create_nll, fit_nll
+from ..interrupts import checkpoint
+from ..library import import_root
+from ..workspace import DATA_MARK, NLL_ATTRIBUTE, PARAMETERS_MARK, open_workspace
+
+log = logging.getLogger(__name__)
+
+#: roosbi's fit names, fitted (and reported) in this order; other marked names follow by name.
+ORDER = ("analytic", "learned", "morphed", "template")
+#: Toys per Dask task: small enough to spread over the workers, large enough to pay for a task.
+CHUNK = 4
+#: How many times Dask reruns a task whose worker died.
+RETRIES = 3
+#: Seconds to wait for a ``--scheduler`` to answer.
+CONNECT_TIMEOUT_S = 5
+
+
+@dataclass
+class StudySetup:
+    """What a study fits, read from a marked workspace and checked (see :func:`read_setup`)."""
+
+    path: str
+    #: Marked fit name -> pdf name, in fitting order (pdfs with their own dataset left out).
+    nlls: dict[str, str]
+    #: The pdf the toys are drawn from (a fit name of ``nlls``).
+    generator: str
+    parameters: list[str]
+    observed: str
+    n_observed: int
+    #: Marked fits that cannot be fitted to toys, with the reason.
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def marked_pdfs(ws) -> dict[str, object]:
+    """``{fit name: pdf}`` of every pdf marked by :func:`roosbi.mark_fits`, in roosbi's order."""
+    found = {}
+    for pdf in ws.allPdfs():
+        name = pdf.getStringAttribute(NLL_ATTRIBUTE)
+        if name:
+            found[str(name)] = pdf
+    names = [n for n in ORDER if n in found] + sorted(n for n in found if n not in ORDER)
+    return {n: found[n] for n in names}
+
+
+def read_setup(path: str | os.PathLike, ws=None) -> StudySetup:
+    """Read and check what a study of the workspace file ``path`` fits.
+
+    Raises
+    ------
+    InputError
+        If the workspace records no NLLs, parameters or observed data.
+    """
+    ws = ws if ws is not None else open_workspace(path)
+    pdfs = marked_pdfs(ws)
+    data_mark = ws.genobj(DATA_MARK)
+    params = ws.set(PARAMETERS_MARK)
+    fix = "mark it with roosbi.mark_fits(ws, {'analytic': pdf, ...}, data, ['mu']) and write it again"
+    if not pdfs:
+        raise InputError(f"'{path}' records no NLLs to fit (no pdf has the attribute {NLL_ATTRIBUTE}); {fix}")
+    if not data_mark or not params or not ws.data(data_mark.GetTitle()):
+        raise InputError(
+            f"'{path}' does not say which data and parameters to fit ({DATA_MARK}, {PARAMETERS_MARK}); {fix}"
+        )
+    observed = str(data_mark.GetTitle())
+    nlls, skipped = {}, {}
+    for name, pdf in pdfs.items():
+        if pdf.getStringAttribute("roosbi_data"):
+            # The mixture's score templates live in another observable than the toys.
+            skipped[name] = f"fitted to its own dataset '{pdf.getStringAttribute('roosbi_data')}', not to toys"
+        else:
+            nlls[name] = pdf.GetName()
+    if not nlls:
+        raise InputError(f"every NLL marked in '{path}' is fitted to its own dataset; no NLL can be fitted to toys")
+    generator = "analytic" if "analytic" in nlls else next(iter(nlls))
+    return StudySetup(
+        path=str(path),
+        nlls=nlls,
+        generator=generator,
+        parameters=[p.GetName() for p in params],
+        observed=observed,
+        n_observed=int(ws.data(observed).numEntries()),
+        skipped=skipped,
+    )
+
+
+def check_point(ws, setup: StudySetup, point: Mapping[str, float]) -> dict[str, float]:
+    """The full parameter point: ``point`` checked (known names, inside the ranges), the rest filled in later.
+
+    Raises
+    ------
+    InputError
+        For a name that is not a fitted parameter, or a value outside (or on a limit of) its range.
+    """
+    out = {}
+    for name, value in point.items():
+        if name not in setup.parameters:
+            raise InputError(
+                f"--at names '{name}', which is not a fitted parameter; choose from: {', '.join(setup.parameters)}"
+            )
+        var = ws.var(name)
+        value = float(value)
+        if not math.isfinite(value) or not var.getMin() < value < var.getMax():
+            raise InputError(
+                f"--at {name}={value:g} is not inside the range of '{name}', ({var.getMin():g}, {var.getMax():g}); "
+                "choose a point inside it"
+            )
+        out[name] = value
+    return out
+
+
+def default_point(ws, setup: StudySetup) -> dict[str, float]:
+    """The generating pdf's best fit on the observed data (MIGRAD + HESSE, from the middle of the ranges)."""
+    pdf = ws.pdf(setup.nlls[setup.generator])
+    params = [ws.var(n) for n in setup.parameters]
+    nll = create_nll(pdf, ws.data(setup.observed), backend=pdf.getStringAttribute("roosbi_backend") or "cpu")
+    fit = fit_nll(nll, params, _start(params), minos=False, check_points=0)
+    if fit.status != 0:
+        raise InputError(
+            f"the fit of '{setup.generator}' to the observed data failed (status {fit.status}), so there is no "
+            "default point to draw toys at; give one with --at name=value"
+        )
+    return {n: float(r.value) for n, r in fit.params.items()}
+
+
+def _start(params) -> dict[str, float]:
+    """The demo's (and the macro's) start: the middle of every parameter's range."""
+    return {p.GetName(): 0.5 * (p.getMin() + p.getMax()) for p in params}
+
+
+def toy_seeds(seed: int, index: int) -> tuple[np.random.Generator, int]:
+    """Toy ``index``'s numpy generator (its event count) and ROOT seed (its events), from ``seed`` alone."""
+    child = np.random.SeedSequence(seed, spawn_key=(index,))
+    root_seed = int(child.generate_state(1, np.uint32)[0]) or 1  # TRandom3 reseeds from the clock on 0
+    return np.random.default_rng(child), root_seed
+
+
+# Per process (a Dask worker keeps it between tasks): the opened workspace of each file.
+_OPENED: dict[str, tuple[object, StudySetup]] = {}
+_SNAPSHOT = "roosbi_toys_start"
+
+
+def _workspace(path: str):
+    if path not in _OPENED:
+        ws = open_workspace(path)
+        # Every toy starts from the file's values, also of variables that float but are not marked
+        # (a fit moves them): a toy's numbers then do not depend on which toys ran before it.
+        ws.saveSnapshot(_SNAPSHOT, ws.allVars(), True)
+        _OPENED[path] = (ws, read_setup(path, ws))
+    return _OPENED[path]
+
+
+def run_toys(path: str, indices: Iterable[int], seed: int, point: Mapping[str, float]) -> list[dict]:
+    """Generate and fit the toys ``indices`` (the body of a Dask task; also run in-process).
+
+    Returns
+    -------
+    list of dict
+        Per toy: ``{"toy", "n_events", "fits": {name: {"status", "params": {par: [value, error, lo, hi]}}}}``.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    ROOT = import_root()
+    messages = ROOT.RooMsgService.instance()
+    kill_below = messages.globalKillBelow()
+    messages.setGlobalKillBelow(ROOT.RooFit.WARNING)  # RooFit's INFO lines per NLL and fit
+    ws, setup = _workspace(path)
+    params = [ws.var(n) for n in setup.parameters]
+    start = _start(params)
+    gen_pdf = ws.pdf(setup.nlls[setup.generator])
+    observables = ws.data(setup.observed).get()
+    quiet = [logging.getLogger(n) for n in ("roosbi.inference", "roosbi.roofit")]
+    levels = [q.level for q in quiet]
+    for q in quiet:  # one line per fit and toy would drown the progress bar; statuses are counted instead
+        q.setLevel(logging.ERROR)
+    out = []
+    try:
+        for index in indices:
+            checkpoint()
+            rng, root_seed = toy_seeds(seed, index)
+            ws.loadSnapshot(_SNAPSHOT)
+            for par in params:
+                par.setVal(point[par.GetName()])
+            n = int(rng.poisson(gen_pdf.expectedEvents(observables))) if gen_pdf.canBeExtended() else setup.n_observed
+            ROOT.RooRandom.randomGenerator().SetSeed(root_seed)
+            toy = gen_pdf.generate(observables, n)
+            ROOT.SetOwnership(toy, True)
+            fits = _fit_toy(ws, setup, toy, params, start, point)
+            out.append({"toy": int(index), "n_events": n, "fits": fits})
+    finally:
+        messages.setGlobalKillBelow(kill_below)
+        for q, level in zip(quiet, levels, strict=True):
+            q.setLevel(level)
+    return out
+
+
+def _fit_toy(ws, setup: StudySetup, toy, params, start: dict[str, float], point: Mapping[str, float]) -> dict:
+    """Fit every NLL to one toy as the demo's _fit_all does (no lower-point scan), and profile it at ``point``.
+
+    Per parameter: ``[value, HESSE error, MINOS lower, MINOS upper, profile delta NLL at the point]``.
+    """
+    ROOT = import_root()
+    fits = {}
+    for name, pdf_name in setup.nlls.items():
+        pdf = ws.pdf(pdf_name)
+        expected_errors = name == "morphed" or pdf.getStringAttribute("roosbi_eval_errors") == "expected"
+        ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.CountErrors)
+        ROOT.RooAbsReal.clearEvalErrorLog()
+        try:
+            nll = create_nll(pdf, toy, backend=pdf.getStringAttribute("roosbi_backend") or "cpu")
+            fit = fit_nll(nll, params, start, error_wall=not expected_errors, check_points=0)
+        finally:
+            ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.PrintErrors)
+        profile = {p.GetName(): _profile_delta_nll(nll, params, p, point, fit.nll_min) for p in params}
+        fits[name] = {
+            "status": int(fit.status),
+            "params": {p: [r.value, r.error, r.minos[0], r.minos[1], profile[p]] for p, r in fit.params.items()},
+        }
+    return fits
+
+
+def _profile_delta_nll(nll, params, par, point: Mapping[str, float], nll_min: float) -> float:
+    """Profile NLL at ``par = point[par]`` minus the minimum.
+
+    The point lies inside MINOS' interval of level q where ``2 * delta < chi2_1(q)``: MINOS'
+    intervals are where the profile NLL crosses that level.
+
+    With one parameter this is one evaluation; with more, the others are minimised (MIGRAD, the
+    settings of :func:`roosbi.inference.fit_nll`) with ``par`` fixed. The parameters are left at
+    the fit's minimum.
+    """
+    ROOT = import_root()
+    best = {p.GetName(): (p.getVal(), p.getError()) for p in params}
+    try:
+        par.setVal(point[par.GetName()])
+        if len(params) == 1:
+            return float(nll.getVal() - nll_min)
+        par.setConstant(True)
+        minimizer = ROOT.RooMinimizer(nll)
+        minimizer.setMinimizerType("Minuit2")
+        minimizer.setErrorLevel(0.5)
+        minimizer.setStrategy(1)
+        minimizer.setEps(0.01)
+        minimizer.setPrintLevel(-1)
+        minimizer.setPrintEvalErrors(-1)
+        minimizer.migrad()
+        return float(nll.getVal() - nll_min)
+    finally:
+        par.setConstant(False)
+        for p in params:
+            p.setVal(best[p.GetName()][0])
+            p.setError(best[p.GetName()][1])
+
+
+def _chunks(n_toys: int, size: int) -> list[list[int]]:
+    return [list(range(i, min(i + size, n_toys))) for i in range(0, n_toys, size)]
+
+
+def run_in_process(path: str, n_toys: int, seed: int, point: dict, progress: Callable[[int], None]) -> list[dict]:
+    """Every toy in this process, one chunk at a time (Ctrl-C stops between toys)."""
+    _OPENED.pop(path, None)  # read the file afresh: it may have been rewritten since an earlier study
+    results = []
+    for chunk in _chunks(n_toys, CHUNK):
+        results += run_toys(path, chunk, seed, point)
+        progress(len(chunk))
+    return results
+
+
+def connect(scheduler: str | None, workers: int):
+    """A Dask client: to ``scheduler`` (checked within seconds) or to a new LocalCluster of ``workers`` processes.
+
+    Returns
+    -------
+    tuple
+        ``(client, cluster)``; ``cluster`` is None for an existing scheduler. Close both.
+
+    Raises
+    ------
+    InputError
+        If the scheduler does not answer within :data:`CONNECT_TIMEOUT_S` seconds.
+    """
+    from distributed import Client, LocalCluster
+
+    if not log.isEnabledFor(logging.DEBUG):  # Dask's INFO lines (workers starting, closing) would drown the bar
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    if scheduler is not None:
+        try:
+            return Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s"), None
+        except (OSError, TimeoutError, ValueError) as err:
+            raise InputError(
+                f"the Dask scheduler at '{scheduler}' did not answer within {CONNECT_TIMEOUT_S} s ({err}); start it "
+                "(dask scheduler) and its workers, check the address (tcp://HOST:8786), or leave --scheduler out to "
+                "run on local workers"
+            ) from err
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",  # any free port: two studies may run side by side
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    try:
+        return Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def run_on_dask(client, path: str, n_toys: int, seed: int, point: dict, progress: Callable[[int], None]) -> list[dict]:
+    """Every toy as Dask tasks (chunks of :data:`CHUNK`), collected as they complete."""
+    from distributed import as_completed
+
+    futures = [
+        client.submit(run_toys, path, chunk, seed, point, retries=RETRIES, pure=False)
+        for chunk in _chunks(n_toys, CHUNK)
+    ]
+    results = []
+    try:
+        for future in as_completed(futures):
+            chunk = future.result()
+            results += chunk
+            progress(len(chunk))
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return results
+
+
+def absolute_path(path: str | os.PathLike) -> str:
+    """The path workers open: absolute, so that a worker in another directory finds the same file."""
+    return str(Path(path).resolve())
