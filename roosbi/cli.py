@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--templates", type=_integer(2), default=None, help="morphing templates per parameter")
     demo.add_argument("--no-plots", action="store_true")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="train each ensemble member on a bootstrap resample and report the members' spread of the fitted "
+        "parameters as the learned likelihood's training-statistics uncertainty (torch ratio methods)",
+    )
 
     val = sub.add_parser("validate", help="toy study of a workspace's NLLs: bias, pulls, coverage (on Dask)")
     val.add_argument("workspace", help="workspace.root marked by roosbi (or a roosbi demo output directory)")
@@ -193,6 +199,7 @@ def _demo(args: argparse.Namespace) -> int:
                 None,
                 args.morph_setting,
                 args.method,
+                args.bootstrap,
             )
         results = run_demo(
             problem=args.problem,
@@ -208,6 +215,7 @@ def _demo(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             plots=not args.no_plots,
             methods=args.method,
+            bootstrap=args.bootstrap,
         )
     except KeyboardInterrupt:
         # run_demo stops at a safe point and leaves the output directory as it was.

@@ -50,6 +50,8 @@ def learn(
     if method == "sally":
         return learn_sally(prob, key, model_file, settings, seed, stage, n_train, terms)
     extra = {} if method == "carl" else {"method": method}
+    if settings.get("bootstrap"):
+        extra["bootstrap"] = True
     with interruptible():  # torch or scikit-learn only: Ctrl-C may stop it at once
         est, train_s = train_estimator(
             sample,

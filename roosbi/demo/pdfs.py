@@ -8,7 +8,7 @@ from ..data.problems import Problem
 from ..library import import_root
 from ..mixture import mixture_pdf, template_pdf
 from ..morphing import morphed_pdf, score_morphed_pdf
-from ..roofit import evaluate_log_ratio, is_uniform, learned_pdf
+from ..roofit import evaluate_log_ratio, is_uniform, learned_pdf, learned_ratio
 from . import terms as term_stages
 from .methods import Learned
 
@@ -149,3 +149,28 @@ def mixture_pdfs(prob: Problem, ratio, sample, n_bins: int) -> tuple[dict[str, s
         "(+1 per bin), RooHistPdf templates, extended RooAddPdf mu S T_s + B T_b fitted to the observed scores.",
     ]
     return {"analytic": prob.target_pdf, "learned": "learned_pdf", "template": "template_pdf"}, notes
+
+
+def member_pdf(prob: Problem, item: Learned, k: int, normalize: bool, is_mixture: bool):
+    """Ensemble member ``k`` of a ratio method as its own RooLearnedRatio and learned pdf, not imported.
+
+    The pdf is built as the method's main learned pdf is (:func:`morphing_pdfs`, :func:`mixture_pdfs`):
+    r p_ref with the same normalisation, or the mixture (mu S r + B)/(mu S + B). Nothing enters the
+    workspace, so the member fits stay out of workspace.root and of its marked fits.
+
+    Returns
+    -------
+    tuple
+        The pdf and the ratio (keep both alive while the pdf is used).
+    """
+    ws = prob.workspace
+    name = f"{item.key}_member{k}"
+    ratio = learned_ratio(item.estimator.member_onnx_model(k), workspace=ws, name=f"{name}_ratio")
+    if is_mixture:
+        comp = prob.components
+        mu = prob.var(prob.parameters[0])
+        pdf = mixture_pdf(ratio, mu, ws.var(comp["n_signal"]), ws.var(comp["n_background"]), name=f"{name}_pdf")
+    else:
+        observables = [prob.var(n) for n in prob.observables]
+        pdf = learned_pdf(ratio, observables, ws.pdf(prob.reference_pdf), name=f"{name}_pdf", normalize=normalize)
+    return pdf, ratio

@@ -26,7 +26,7 @@ from ..report.demo_figures import mixture_figures, problem_figures
 from ..workspace import mark_fits
 from . import terms as term_stages
 from .methods import learn, simulate_training, training_summary
-from .pdfs import mixture_pdfs, morphing_pdfs, term_pdfs
+from .pdfs import member_pdf, mixture_pdfs, morphing_pdfs, term_pdfs
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ def check_demo_settings(
     n_bins: int | None = None,
     morph_setting: str = "Linear",
     methods: Sequence[str] = ("carl",),
+    bootstrap: bool = False,
 ) -> None:
     """Check :func:`run_demo`'s settings before any work (ROOT is not needed; torch is, for its device).
 
@@ -91,7 +92,8 @@ def check_demo_settings(
         raise InputError(f"the seed must be an integer >= 0 (numpy seeds are non-negative), not {seed!r}")
     if estimator not in ("torch", "sklearn"):
         raise InputError(f"estimator must be 'torch' or 'sklearn', not {estimator!r}")
-    check_methods(methods, problem, estimator)
+    methods = check_methods(methods, problem, estimator)
+    check_bootstrap(bootstrap, problem, estimator, methods)
     if estimator == "torch":
         try:
             resolve_device(device)
@@ -142,6 +144,20 @@ def check_methods(methods: Sequence[str], problem: str = "gauss1d", estimator: s
     return methods
 
 
+def check_bootstrap(bootstrap: bool, problem: str, estimator: str, methods: Sequence[str]) -> None:
+    """Refuse ``bootstrap`` where the demo cannot fit the members: not a bool, sklearn, SALLY alone, term samples."""
+    if not isinstance(bootstrap, (bool, np.bool_)):
+        raise InputError(f"bootstrap must be True or False, not {bootstrap!r}")
+    if not bootstrap:
+        return
+    if estimator != "torch":
+        raise InputError("--bootstrap trains torch ensemble members on resamples; use --estimator torch")
+    if not any(m in METHODS for m in methods):
+        raise InputError("--bootstrap needs a ratio method (carl, alices …); SALLY's template fit has no members")
+    if problem in term_stages.TERM_SAMPLES:
+        raise InputError(f"--bootstrap is not available for '{problem}' (a term-sample problem) yet; leave it off")
+
+
 def run_demo(
     problem: str = "gauss1d",
     out: str | os.PathLike = "roosbi-demo",
@@ -157,6 +173,7 @@ def run_demo(
     plots: bool = True,
     n_bins: int | None = None,
     methods: Sequence[str] | str = ("carl",),
+    bootstrap: bool = False,
 ) -> dict:
     """Run roosbi end to end and write results.json, report.md, PNGs, model.onnx, workspace.root.
 
@@ -202,6 +219,14 @@ def run_demo(
         ``"sally"`` (the local score at the reference point, with a template fit of it). With one
         method its fit is called ``learned`` and its model ``model.onnx``; with several, each is
         ``learned_<method>`` with ``model_<method>.onnx``.
+    bootstrap : bool
+        Torch ratio methods: train each ensemble member on its own bootstrap resample of the
+        training sample (``TorchRatioEstimator(bootstrap=True)``), then fit each member's own
+        learned pdf (normalised as the main one) to the observed data, without MINOS. The standard
+        deviation of a parameter over the members is the learned likelihood's training-statistics
+        uncertainty: ``fits[key]["params"][p]["training_error"]`` in results.json, each member's
+        fit under ``fits[key]["members"]``, and a table in report.md. The member fits are not
+        marked in the workspace. Not for SALLY or the term-sample problems (eft).
 
     Returns
     -------
@@ -222,7 +247,9 @@ def run_demo(
     # any work) and moved into place when the run is complete: an interrupted or failed run leaves
     # `out` exactly as it was.
     with deferred_interrupts() as interrupts:
-        check_demo_settings(problem, seed, estimator, device, n_train, n_templates, n_bins, morph_setting, methods)
+        check_demo_settings(
+            problem, seed, estimator, device, n_train, n_templates, n_bins, morph_setting, methods, bootstrap
+        )
         methods = check_methods(methods, problem, estimator)
         with staging(out) as stage:
             results = _pipeline(
@@ -241,6 +268,7 @@ def run_demo(
                 plots=plots,
                 n_bins=n_bins,
                 methods=methods,
+                bootstrap=bool(bootstrap),
             )
             checkpoint()
             publish(stage, out)
@@ -266,6 +294,7 @@ def _pipeline(
     plots: bool,
     n_bins: int | None,
     methods: list[str],
+    bootstrap: bool = False,
 ) -> dict:
     """The stages of :func:`run_demo`, writing into ``stage``; what is written names ``out``."""
     t_start = time.perf_counter()
@@ -296,7 +325,13 @@ def _pipeline(
         sample = simulate_training(prob, n_train, seed_sample, methods, is_mixture)
     simulate_s = time.perf_counter() - t0
 
-    settings = {"estimator": estimator, "device": device, "settings": estimator_settings, "progress": progress}
+    settings = {
+        "estimator": estimator,
+        "device": device,
+        "settings": estimator_settings,
+        "progress": progress,
+        "bootstrap": bootstrap,
+    }
     learned = [learn(prob, sample, method, methods, settings, seed_net, stage, n_train, terms) for method in methods]
     if is_mixture:
         pdfs, notes = mixture_pdfs(prob, learned[0].ratio, sample, n_bins or defaults["n_bins"])
@@ -325,12 +360,17 @@ def _pipeline(
         else:
             figures = problem_figures(prob, histories, ratios, fits, nlls, stage)
     train_s = sum(item.train_s for item in learned)
-    timings = {
-        "simulate_s": simulate_s,
-        "train_s": train_s,
-        "fit_s": fit_s,
-        "total_s": time.perf_counter() - t_start,
-    }
+    timings = {"simulate_s": simulate_s, "train_s": train_s, "fit_s": fit_s}
+    if bootstrap:
+        t0 = time.perf_counter()
+        members = _member_fits(prob, learned, normalize, is_mixture)
+        timings["member_fit_s"] = time.perf_counter() - t0
+        notes.append(
+            "Training-statistics uncertainty: each ensemble member trained on its own bootstrap resample of the "
+            "training sample (Poisson(1) event weights) and its own learned pdf fitted to the observed data; the "
+            "standard deviation of the fitted values over the members is the training error."
+        )
+    timings["total_s"] = time.perf_counter() - t_start
     results = results_dict(
         problem=prob.name,
         seed=seed,
@@ -340,6 +380,8 @@ def _pipeline(
         training=training_summary(estimator, sample, learned),
         timings=timings,
     )
+    if bootstrap:
+        add_member_fits(results, members)
     write_json(results, stage / "results.json")
     notes.append(
         f"Fit any NLL again without Python: root -b -q 'macros/fit_workspace.C(\"{out / 'workspace.root'}\")' "
@@ -380,6 +422,50 @@ def _fit_all(prob: Problem, pdfs: dict[str, str], global_search: bool = False):
             log.log(level, "%s NLL: %d RooFit evaluation errors counted", name, n_errors)
         ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.PrintErrors)
     return fits, nlls
+
+
+def _member_fits(prob: Problem, learned, normalize: bool, is_mixture: bool) -> dict[str, list]:
+    """Fit each member of each torch ratio method on the observed data (MIGRAD and HESSE); fits by method key.
+
+    Every fit starts where the main fits start (the middle of each parameter's range). The members'
+    pdfs are built by :func:`~roosbi.demo.pdfs.member_pdf` and never enter the workspace.
+    """
+    data = prob.data()
+    params = [prob.var(n) for n in prob.parameters]
+    start = {p.GetName(): 0.5 * (p.getMin() + p.getMax()) for p in params}
+    out = {}
+    for item in learned:
+        if item.ratio is None or not getattr(item.estimator, "bootstrap", False):
+            continue
+        fits = []
+        for k in range(item.estimator.n_members):
+            checkpoint()
+            pdf, ratio = member_pdf(prob, item, k, normalize, is_mixture)
+            nll = create_nll(pdf, data)
+            fits.append(fit_nll(nll, params, start, minos=False))
+            del nll, pdf, ratio
+        out[item.key] = fits
+        values = {p: [f.params[p].value for f in fits] for p in prob.parameters}
+        log.info("%s members: %s", item.key, values)
+    return out
+
+
+def add_member_fits(results: dict, members: dict[str, list]) -> None:
+    """Put each member's fitted values and their spread (the training error) into ``results["fits"]``.
+
+    ``fits[key]["members"]`` lists ``{"status", "at_limit", "params": {p: value}}`` per member, and
+    ``fits[key]["params"][p]["training_error"]`` is the standard deviation over the members
+    (``ddof=1``; 0 for a single member).
+    """
+    for key, fits in members.items():
+        entry = results["fits"][key]
+        entry["members"] = [
+            {"status": f.status, "at_limit": list(f.at_limit), "params": {p: r.value for p, r in f.params.items()}}
+            for f in fits
+        ]
+        for p, summary in entry["params"].items():
+            values = np.array([f.params[p].value for f in fits])
+            summary["training_error"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def _annotate_workspace(prob: Problem, pdfs: dict[str, str]) -> None:

@@ -82,6 +82,10 @@ class RatioEstimator(ABC):
 
     def log_ratio(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """Learned log r(x|theta) for rows of ``x`` (n, n_obs) and ``theta`` (n, n_par) or (n_par,)."""
+        return self._log_ratio(self._inputs(x, theta))
+
+    def _inputs(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """The network's raw inputs: rows of ``x`` beside ``theta``, checked against the fitted input names."""
         self._check_fitted()
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
         theta = np.broadcast_to(np.asarray(theta, dtype=np.float64), (len(x), len(self.parameters_)))
@@ -90,12 +94,15 @@ class RatioEstimator(ABC):
             raise InputError(
                 f"expected {len(self.input_names_)} inputs ({', '.join(self.input_names_)}), got {inputs.shape[1]}"
             )
-        return self._log_ratio(inputs)
+        return inputs
 
     def to_onnx(self, path: str | os.PathLike) -> Path:
         """Export to ONNX (raw inputs in, log r out) with roosbi metadata; written atomically."""
         self._check_fitted()
-        model = self._onnx_model()
+        return self._save_onnx(self._with_metadata(self._onnx_model()), path, self._log_ratio)
+
+    def _with_metadata(self, model, extra: dict | None = None):
+        """``model`` with roosbi's metadata (inputs, ranges, method, network …) and ``extra`` entries set."""
         method = getattr(self, "method_", losses.METHODS["carl"])
         set_metadata(
             model,
@@ -116,12 +123,17 @@ class RatioEstimator(ABC):
                 "n_members": getattr(self, "n_members", 1),
                 "activation": self.activation,
                 "version": __version__,
+                **(extra or {}),
             },
         )
+        return model
+
+    def _save_onnx(self, model, path: str | os.PathLike, log_ratio) -> Path:
+        """Write ``model`` atomically and check that it computes ``log_ratio(inputs)`` (the estimator's own)."""
         path = save_model(model, path)
         # The exported graph must compute what the estimator computes.
         probe = self.input_mean_ + self.input_scale_ * np.linspace(-1.5, 1.5, 7)[:, None]
-        diff = np.max(np.abs(onnxruntime_log_ratio(path, probe) - self._log_ratio(probe)))
+        diff = np.max(np.abs(onnxruntime_log_ratio(path, probe) - log_ratio(probe)))
         if diff > 1e-3:
             raise RuntimeError(f"ONNX export of {self.name} disagrees with the trained model by {diff:.2g}")
         return path

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -117,12 +119,17 @@ def _ensemble_module(n_inputs: int, hidden, n_members: int, activation: str, mea
             out = self.members(inputs)
             return out[..., 0].T if n_outputs == 1 else out.permute(1, 0, 2)
 
-        def as_sequential(self):
-            """The member average as one plain MLP (block-diagonal hidden layers)."""
+        def as_sequential(self, members=None):
+            """The average of ``members`` (default: all) as one plain MLP (block-diagonal hidden layers).
+
+            ``members=[k]`` gives member k alone, as a plain MLP of its own widths.
+            """
             layers = [Standardize(self.mean, self.scale)]
             last = len(self.weights) - 1
             for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
                 w, b = w.detach().cpu(), b.detach().cpu()
+                if members is not None:
+                    w, b = w[list(members)], b[list(members)]
                 k, n_in, n_out = w.shape
                 if i == 0:  # every member reads the same inputs
                     weight, bias = w.permute(0, 2, 1).reshape(k * n_out, n_in), b.reshape(-1)
@@ -337,6 +344,14 @@ class TorchRatioEstimator(TorchEnsembleSettings, RatioEstimator):
         simulator with latent variables) and need fewer events for the same accuracy.
     score_weight : float
         Weight of the score term of rascal, alices and cascal (ignored by the others).
+    bootstrap : bool
+        Bagging: each member trains on its own bootstrap resample of the training sample, drawn
+        as Poisson(1) counts per event and member (seeded from ``seed``, a stream of its own so
+        the held-out events and the initialisation are those of ``bootstrap=False``) that multiply
+        the event weights of the member's training events. The held-out events stay as they are:
+        a member's validation events are not resampled and never train it. The spread of the
+        members then reflects the finite training sample (see :meth:`member_onnx`), not only the
+        network seeds. False (default): every member trains on all its non-held-out events.
     hidden, n_members, activation, learning_rate, batch_size, max_epochs, validation_fraction, \
 patience, weight_decay, schedule, device, seed, progress
         As in :class:`TorchEnsembleSettings`.
@@ -354,8 +369,11 @@ patience, weight_decay, schedule, device, seed, progress
 
     name = "torch"
 
-    def __init__(self, method: str = "carl", score_weight: float = 1.0, **settings):
+    def __init__(self, method: str = "carl", score_weight: float = 1.0, bootstrap: bool = False, **settings):
         super().__init__(**settings)
+        if not isinstance(bootstrap, (bool, np.bool_)):
+            raise InputError(f"bootstrap must be True or False, not {bootstrap!r}")
+        self.bootstrap = bool(bootstrap)
         # Bad names and weights fail here, before anything is simulated (fit checks them again).
         losses.get_method(method)
         self.method = method
@@ -386,6 +404,9 @@ patience, weight_decay, schedule, device, seed, progress
         dev = self.device_
         held_out = torch.as_tensor(self._held_out(len(y)), dtype=torch.float32, device=dev)
         w = torch.as_tensor(weights, dtype=torch.float32, device=dev)[:, None]
+        train_w = w * (1.0 - held_out)
+        if self.bootstrap:
+            train_w = train_w * torch.as_tensor(self._resample_counts(len(y)), dtype=torch.float32, device=dev)
         y_t = torch.as_tensor(y, dtype=torch.float32, device=dev)[:, None]
         # Validation evaluates only events that some member holds out (a third of them for 4 members).
         val_rows = torch.nonzero(held_out.any(dim=1)).flatten()
@@ -394,12 +415,21 @@ patience, weight_decay, schedule, device, seed, progress
             inputs=torch.as_tensor(inputs, dtype=torch.float32, device=dev),
             y=y_t,
             is_target=y_t[:, 0] == 1.0,
-            train_w=w * (1.0 - held_out),
+            train_w=train_w,
             val_w=w * held_out,
             val_rows=val_rows,
             joint_log_ratio=None if jlr is None else torch.as_tensor(jlr, dtype=torch.float32, device=dev)[:, None],
             joint_score=None if js is None else torch.as_tensor(js, dtype=torch.float32, device=dev),
         )
+
+    def _resample_counts(self, n: int) -> np.ndarray:
+        """counts[n, k]: how often event n appears in member k's bootstrap resample (Poisson(1)).
+
+        Drawn from a stream of its own (``SeedSequence([seed, 1])``), independent of the held-out
+        events' stream.
+        """
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1]))
+        return rng.poisson(1.0, size=(n, self.n_members))
 
     def _loss_sums(self, net, data: _Columns, rows, w, create_graph: bool):
         """Weighted sums over ``rows`` of the ratio loss and of the score term; and the number of target rows.
@@ -457,8 +487,56 @@ patience, weight_decay, schedule, device, seed, progress
             t = torch.as_tensor(inputs, dtype=torch.float32, device=self.device_)
             return self.network_(t).mean(dim=1).double().cpu().numpy()
 
-    def _onnx_model(self):
-        return export_sequential(self.network_.as_sequential(), len(self.input_names_), "log_ratio")
+    def _member_outputs(self, inputs: np.ndarray) -> np.ndarray:
+        """Each member's log r, ``(n, K)``."""
+        torch = _torch()
+        with torch.no_grad():
+            t = torch.as_tensor(inputs, dtype=torch.float32, device=self.device_)
+            return self.network_(t).double().cpu().numpy()
+
+    def _onnx_model(self, members=None):
+        return export_sequential(self.network_.as_sequential(members), len(self.input_names_), "log_ratio")
+
+    def _check_member(self, k) -> int:
+        self._check_fitted()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < self.n_members:
+            raise InputError(f"member must be an integer in [0, {self.n_members - 1}], not {k!r}")
+        return int(k)
+
+    def member_log_ratio(self, k: int, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Member ``k``'s own log r(x|theta) (the estimator's :meth:`log_ratio` is the mean over members).
+
+        Parameters
+        ----------
+        k : int
+            Member index, 0 to ``n_members - 1``.
+        x, theta : array
+            As in :meth:`log_ratio`.
+        """
+        k = self._check_member(k)
+        return self._member_outputs(self._inputs(x, theta))[:, k]
+
+    def member_onnx_model(self, k: int):
+        """Member ``k`` as an onnx.ModelProto: a plain MLP with the estimator's metadata.
+
+        The metadata is the estimator's, with ``n_members`` 1, ``member`` k and ``bootstrap``.
+
+        :func:`roosbi.roofit.learned_ratio` takes it as it is, without a file.
+        """
+        k = self._check_member(k)
+        return self._with_metadata(self._onnx_model([k]), {"n_members": 1, "member": k, "bootstrap": self.bootstrap})
+
+    def member_onnx(self, k: int, path: str | os.PathLike) -> Path:
+        """Export member ``k`` alone to ONNX (see :meth:`member_onnx_model`); written atomically and checked.
+
+        Raises
+        ------
+        InputError
+            If the estimator is not fitted or ``k`` is not a member's index.
+        """
+        k = self._check_member(k)
+        model = self.member_onnx_model(k)
+        return self._save_onnx(model, path, lambda inputs: self._member_outputs(inputs)[:, k])
 
 
 def _value(total) -> float:

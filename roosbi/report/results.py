@@ -85,6 +85,7 @@ def markdown_report(results: dict, fits: dict[str, FitResult], figures: dict[str
         lines += ["", "**Warning: some minima cannot be trusted as they are** (Minuit's status does not say so):"]
         lines += [""]
         lines += [f"- {name}: {flag}" for name, flag in flagged]
+    lines += _training_error_lines(results)
     tr = results["training"]
     lines += ["", "## Training", ""]
     gold = " with the joint ratio and score (gold)" if tr.get("gold") else ""
@@ -110,3 +111,32 @@ def markdown_report(results: dict, fits: dict[str, FitResult], figures: dict[str
     lines += ["", "## Figures", ""]
     lines += [f"![{title}]({name})" for title, name in figures.items()]
     return "\n".join(lines) + "\n"
+
+
+def _training_error_lines(results: dict) -> list[str]:
+    """report.md's table of the training-statistics uncertainty (bootstrap members), if the run has one."""
+    rows = []
+    for name, fit in results["fits"].items():
+        members = fit.get("members")
+        if not members:
+            continue
+        for par, r in fit["params"].items():
+            values = ", ".join(f"{m['params'][par]:.4f}" for m in members)
+            rows.append(
+                f"| {name} | {par} | {r['value']:.4f} | {r['error']:.4f} | {r['training_error']:.4f} "
+                f"| {len(members)} | {values} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "## Training-statistics uncertainty",
+        "",
+        "Each ensemble member was trained on its own bootstrap resample of the training sample and its learned "
+        "pdf fitted alone; the training error is the standard deviation of the members' fitted values, an "
+        "uncertainty of the learned likelihood itself, next to the statistical (HESSE) error.",
+        "",
+        "| NLL | parameter | value | statistical error | training error | members | member values |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]
