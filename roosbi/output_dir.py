@@ -39,6 +39,7 @@ OUTPUT_FILES = (
     "ratio.png",
     "templates.png",
     "training.png",
+    "errors_vs_n.png",
     *LIBRARY_FILES,
 )
 #: Prefix of the staging directory a run writes into, inside ``out``.

@@ -42,6 +42,7 @@ def test_demo_writes_every_file(demo_dir):
         "delta_nll.png",
         "ratio.png",
         "training.png",
+        "errors_vs_n.png",
         "libRooSBI.so",
     ):
         assert (demo_dir / name).stat().st_size > 0, name

@@ -358,7 +358,7 @@ def _pipeline(
         if is_mixture:
             figures = mixture_figures(prob, learned[0].estimator, learned[0].ratio, sample, fits, nlls, stage)
         else:
-            figures = problem_figures(prob, histories, ratios, fits, nlls, stage)
+            figures = problem_figures(prob, histories, ratios, fits, nlls, stage, pdfs=pdfs)
     train_s = sum(item.train_s for item in learned)
     timings = {"simulate_s": simulate_s, "train_s": train_s, "fit_s": fit_s}
     if bootstrap:

@@ -18,11 +18,14 @@ from ..mixture import component_log_ratio, score_histograms
 from ..roofit import evaluate_log_ratio
 
 
-def problem_figures(prob: Problem, histories: dict, ratios: dict, fits, nlls, out: Path) -> dict[str, str]:
+def problem_figures(
+    prob: Problem, histories: dict, ratios: dict, fits, nlls, out: Path, pdfs: dict[str, str] | None = None
+) -> dict[str, str]:
     """Delta NLL scans (and contours for two or more parameters), learned vs exact ratio, training.
 
     ``histories`` maps each method to its estimator's ``history_``; ``ratios`` maps each ratio
-    method's fit name to its RooLearnedRatio.
+    method's fit name to its RooLearnedRatio; with ``pdfs`` (fit name -> pdf name) and a model
+    that is not extended, also the MINOS error against the number of observed events.
     """
     from .plots import plot_contours, plot_delta_nll, plot_training
 
@@ -41,8 +44,46 @@ def problem_figures(prob: Problem, histories: dict, ratios: dict, fits, nlls, ou
         figures["learned vs exact ratio"] = "ratio.png"
     plot_training(histories, out / "training.png")
     figures["training"] = "training.png"
+    if pdfs and not prob.workspace.pdf(prob.target_pdf).canBeExtended():
+        _error_figure(prob, pdfs, fits, out)
+        figures["MINOS error against the number of events"] = "errors_vs_n.png"
     _set_parameters(params, fits["analytic"])
     return figures
+
+
+def _error_figure(prob: Problem, pdfs: dict[str, str], fits, out: Path, n_sizes: int = 5) -> None:
+    """errors_vs_n.png: each NLL's MINOS error on the first n observed events, n from N/16 to N.
+
+    The classic picture of maximum-likelihood estimation: the half-width of the Delta NLL = 0.5
+    interval falls as 1/sqrt(n); the dashed line is the analytic error on all N events scaled so.
+    Fits of pdfs with their own dataset (a template fit of a score) are left out.
+    """
+    from ..inference import create_nll, fit_nll
+    from .plots import plot_errors_vs_events
+
+    ROOT = import_root()
+    ws, data = prob.workspace, prob.data()
+    params = [prob.var(n) for n in prob.parameters]
+    sizes = np.unique(np.geomspace(max(20, data.numEntries() // 16), data.numEntries(), n_sizes).astype(int))
+    names = [name for name, pdf in pdfs.items() if not ws.pdf(pdf).getStringAttribute("roosbi_data")]
+    errors = {name: {p.GetName(): [] for p in params} for name in names}
+    ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.CountErrors)  # the morphs' harmless ones
+    try:
+        for n in sizes:
+            subset = data.reduce(ROOT.RooFit.EventRange(0, int(n)))
+            for name in names:
+                checkpoint()
+                pdf = ws.pdf(pdfs[name])
+                nll = create_nll(pdf, subset, backend=pdf.getStringAttribute("roosbi_backend") or "cpu")
+                start = {p: r.value for p, r in fits[name].params.items()}
+                wall = pdf.getStringAttribute("roosbi_eval_errors") != "expected"
+                fit = fit_nll(nll, params, start, error_wall=wall, check_points=0)
+                for p, r in fit.params.items():
+                    errors[name][p].append(0.5 * (r.minos[1] - r.minos[0]))
+    finally:
+        ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.PrintErrors)
+    plot_errors_vs_events(sizes, errors, out / "errors_vs_n.png")
+    checkpoint()
 
 
 def _ratio_figure(prob: Problem, params: list, ratios: dict, out: Path) -> None:

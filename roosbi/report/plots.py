@@ -190,3 +190,28 @@ def plot_training(histories: dict[str, dict[str, list[float]]], path) -> Path:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_errors_vs_events(sizes: np.ndarray, errors: dict[str, dict[str, list[float]]], path) -> Path:
+    """MINOS error of each NLL against the number of events (log-log), one panel per parameter.
+
+    ``errors`` maps a fit name to ``{parameter: error per size}``. The dashed line is the
+    analytic error at the largest size scaled by sqrt(N / n), the 1/sqrt(n) law.
+    """
+    parameters = list(next(iter(errors.values())))
+    fig, axes = plt.subplots(1, len(parameters), figsize=(6.4 * len(parameters), 4.6), squeeze=False)
+    colours = _colours(list(errors))
+    for ax, par in zip(axes[0], parameters, strict=True):
+        for name, values in errors.items():
+            ax.plot(sizes, values[par], STYLES.get(name, "-"), marker="o", ms=4, color=colours[name], label=name)
+        if "analytic" in errors:
+            ref = errors["analytic"][par][-1]
+            ax.plot(sizes, ref * np.sqrt(sizes[-1] / sizes), color="grey", ls="--", lw=1, label=r"$\propto 1/\sqrt{n}$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("observed events n (the first n of the data)")
+        ax.set_ylabel(rf"MINOS error of {par} ($\Delta$NLL = 0.5)")
+        ax.legend(frameon=False, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle("Uncertainty against the number of events")
+    return _save(fig, path)
