@@ -171,7 +171,6 @@ def score_morphed_pdf(
     """
     from .data.simulate import generate_target
 
-    ROOT = import_root()
     _check_grid(n_templates, len(problem.parameters), setting)
     n_bins = max(6, round(n_bins ** (1.0 / len(problem.parameters))))
     ws = problem.workspace
@@ -194,32 +193,53 @@ def score_morphed_pdf(
     lo, hi = np.quantile(every, [0.001, 0.999], axis=0)
     pad = 0.05 * np.maximum(hi - lo, 1e-12)
     lo, hi = lo - pad, hi + pad
+    titles = [
+        f"(t_{{{par}}}(x) - {c:.4g}) / {s:.4g}" for par, c, s in zip(problem.parameters, centre, spread, strict=True)
+    ]
+    variables = score_variables(ws, name, problem.parameters, lo, hi, titles, n_bins)
+    histograms = []
+    for index, t in scores:
+        clipped = clip_into(t, lo, hi)
+        counts, _ = np.histogramdd(clipped, bins=[n_bins] * len(variables), range=list(zip(lo, hi, strict=True)))
+        histograms.append((index, _datahist(counts, variables, lo, hi, f"{name}_counts{len(histograms)}")))
+    _morph(ws, params, variables, n_templates, histograms, setting, name)
+    pdf = attach_score_data(ws, name, variables, clip_into(observed_t, lo, hi))
+    log.info("SALLY templates: %d grid points of %d events, %d bins per score component", len(scores), n_events, n_bins)
+    return pdf
+
+
+def score_variables(ws, name: str, parameters: list[str], lo, hi, titles: list[str], n_bins: int = 100) -> list:
+    """One RooRealVar per score component, ``<name>_t_<parameter>`` over [lo, hi], in the workspace."""
+    ROOT = import_root()
     variables = []
-    for k, par in enumerate(problem.parameters):
-        title = f"(t_{{{par}}}(x) - {centre[k]:.4g}) / {spread[k]:.4g}"
-        var = ROOT.RooRealVar(f"{name}_t_{par}", title, float(lo[k]), float(hi[k]))
+    for k, par in enumerate(parameters):
+        var = ROOT.RooRealVar(f"{name}_t_{par}", titles[k], float(lo[k]), float(hi[k]))
         var.setBins(n_bins)
         ws.Import(var, Silence=True)
         variables.append(ws.var(var.GetName()))
+    return variables
 
-    def clipped(t):  # into the edge bins, not out of range (RooFit would drop those events)
-        inside = np.nextafter(hi, lo)
-        return np.clip(t, lo, inside)
 
-    histograms = []
-    for index, t in scores:
-        counts, _ = np.histogramdd(clipped(t), bins=[n_bins] * len(variables), range=list(zip(lo, hi, strict=True)))
-        histograms.append((index, _datahist(counts, variables, lo, hi, f"{name}_counts{len(histograms)}")))
-    _morph(ws, params, variables, n_templates, histograms, setting, name)
+def clip_into(t: np.ndarray, lo, hi) -> np.ndarray:
+    """Values of each column inside [lo, hi): outliers go into the edge bins (RooFit would drop them)."""
+    return np.clip(t, lo, np.nextafter(hi, lo))
+
+
+def attach_score_data(ws, name: str, variables: list, t: np.ndarray):
+    """Import the observed events mapped to the score as ``<name>_data`` and point pdf ``name`` at it.
+
+    The pdf's string attribute ``roosbi_data`` names the dataset its fits use (the demo's and
+    macros/fit_workspace.C). Returns the pdf.
+    """
+    ROOT = import_root()
     data = ROOT.RooDataSet.from_numpy(
-        {v.GetName(): np.ascontiguousarray(clipped(observed_t)[:, k]) for k, v in enumerate(variables)},
+        {v.GetName(): np.ascontiguousarray(t[:, k]) for k, v in enumerate(variables)},
         ROOT.RooArgSet(*variables),
         name=f"{name}_data",
     )
     ws.Import(data, Silence=True)
     pdf = ws.pdf(name)
     pdf.setStringAttribute("roosbi_data", f"{name}_data")
-    log.info("SALLY templates: %d grid points of %d events, %d bins per score component", len(scores), n_events, n_bins)
     return pdf
 
 

@@ -18,6 +18,7 @@ from ..data.problems import Problem
 from ..data.sample import ScoreSample, TrainingSample
 from ..data.terms import TermSample, joint_score, sample_from_terms
 from ..library import import_root
+from ..morphing import attach_score_data, clip_into, score_variables
 from ..term_morph import polynomial_morph, term_histograms
 
 #: Problems whose events come from a generator's term sample: the function that makes it.
@@ -71,7 +72,6 @@ def sally_pdf(prob: Problem, terms: TermSample, estimator, n_bins: int, name: st
     reference point (padded by 5 %); values outside go into the edge bins, in templates and data
     alike. The pdf's string attribute ``roosbi_data`` names the mapped data.
     """
-    ROOT = import_root()
     ws = prob.workspace
     t_terms = estimator.score(terms.x)
     observed = prob.data().to_numpy()
@@ -81,31 +81,20 @@ def sally_pdf(prob: Problem, terms: TermSample, estimator, n_bins: int, name: st
     lo, hi = _weighted_quantiles(t_terms, at_point, 0.001), _weighted_quantiles(t_terms, at_point, 0.999)
     pad = 0.05 * np.maximum(hi - lo, 1e-12)
     lo, hi = lo - pad, hi + pad
-    names = [f"{name}_t_{p}" for p in prob.parameters]
-    variables = []
-    for k, var_name in enumerate(names):
-        ws.Import(ROOT.RooRealVar(var_name, f"t_{{{prob.parameters[k]}}}(x)", float(lo[k]), float(hi[k])), Silence=True)
-        variables.append(ws.var(var_name))
-    inside = np.nextafter(hi, lo)
+    titles = [f"t_{{{par}}}(x)" for par in prob.parameters]
+    variables = score_variables(ws, name, prob.parameters, lo, hi, titles, n_bins)
     mapped = TermSample(
-        x=np.clip(t_terms, lo, inside),
+        x=clip_into(t_terms, lo, hi),
         weights=terms.weights,
         monomials=terms.monomials,
-        observables=names,
+        observables=[v.GetName() for v in variables],
         parameters=terms.parameters,
     )
     histograms = term_histograms(mapped, bins=n_bins, ranges=list(zip(lo, hi, strict=True)))
     luminosity = ws.var(prob.components["luminosity"])
     pdf = polynomial_morph(histograms, variables, [prob.var(n) for n in terms.parameters], luminosity, name=name)
     ws.Import(pdf, Silence=True)
-    clipped = np.clip(t_data, lo, inside)
-    data = ROOT.RooDataSet.from_numpy(
-        {v: np.ascontiguousarray(clipped[:, k]) for k, v in enumerate(names)},
-        ROOT.RooArgSet(*variables),
-        name=f"{name}_data",
-    )
-    ws.Import(data, Silence=True)
-    ws.pdf(name).setStringAttribute("roosbi_data", f"{name}_data")
+    attach_score_data(ws, name, variables, clip_into(t_data, lo, hi))
     return name
 
 
