@@ -275,10 +275,12 @@ def _onnxruntime_ratio(proto, args: list, name: str, output: str, model_output: 
     return bound
 
 
-def evaluate_log_ratio(ratio, inputs: np.ndarray) -> np.ndarray:
+def evaluate_log_ratio(ratio, inputs: np.ndarray, calibrated: bool = True) -> np.ndarray:
     """Log r from a ``RooLearnedRatio`` (C++, double) for rows of ``inputs``, shape (n, n_inputs).
 
-    The shape is checked here: the C++ method takes a raw pointer and cannot.
+    ``calibrated=False`` gives the network's own log r, before the calibration that
+    :func:`roosbi.stats.calibration.RatioCalibration.apply` may have set. The shape is checked
+    here: the C++ method takes a raw pointer and cannot.
     """
     require_object(ratio, "ratio", "RooLearnedRatio")
     inputs = np.ascontiguousarray(inputs, dtype=np.float64)
@@ -287,7 +289,8 @@ def evaluate_log_ratio(ratio, inputs: np.ndarray) -> np.ndarray:
         raise InputError(f"inputs must have shape (n, {n_inputs}), not {inputs.shape}")
     out = np.empty(len(inputs))
     if len(inputs):
-        ratio.logRatio(inputs.ravel(), len(inputs), out)
+        evaluate = ratio.logRatio if calibrated else ratio.networkLogRatio
+        evaluate(inputs.ravel(), len(inputs), out)
     return out
 
 

@@ -406,6 +406,9 @@ RooLearnedRatio::RooLearnedRatio(const RooLearnedRatio &other, const char *name)
      _trainingMin(other._trainingMin),
      _trainingMax(other._trainingMax),
      _trainingMargins(other._trainingMargins),
+     _calibrationIn(other._calibrationIn),
+     _calibrationOut(other._calibrationOut),
+     _logNormalization(other._logNormalization),
      _reported(other._reported)
 {
 }
@@ -640,7 +643,60 @@ void RooLearnedRatio::evalRange(const std::vector<Column> &columns, std::size_t 
    }
 }
 
+void RooLearnedRatio::setCalibration(const std::vector<double> &in, const std::vector<double> &out,
+                                     double logNormalization)
+{
+   const std::string where = std::string("RooLearnedRatio::setCalibration ('") + GetName() + "'): ";
+   if (in.size() != out.size()) {
+      throw std::invalid_argument(where + "need one output per knot");
+   }
+   if (!std::isfinite(logNormalization)) {
+      throw std::invalid_argument(where + "the log normalisation must be finite");
+   }
+   for (std::size_t k = 0; k < in.size(); ++k) {
+      if (!std::isfinite(in[k]) || !std::isfinite(out[k])) {
+         throw std::invalid_argument(where + "knots must be finite");
+      }
+      if (k > 0 && !(in[k] > in[k - 1])) {
+         throw std::invalid_argument(where + "knots must be strictly increasing");
+      }
+   }
+   _calibrationIn = in;
+   _calibrationOut = out;
+   _logNormalization = logNormalization;
+   setValueDirty();
+}
+
+double RooLearnedRatio::calibrate(double logr) const
+{
+   const std::vector<double> &x = _calibrationIn;
+   const std::vector<double> &y = _calibrationOut;
+   double g = logr;
+   if (!x.empty() && std::isfinite(logr)) {
+      if (logr <= x.front()) {
+         g = y.front() + (logr - x.front());
+      } else if (logr >= x.back()) {
+         g = y.back() + (logr - x.back());
+      } else {
+         const std::size_t k = std::upper_bound(x.begin(), x.end(), logr) - x.begin(); // x[k-1] <= logr < x[k]
+         const double t = (logr - x[k - 1]) / (x[k] - x[k - 1]);
+         g = y[k - 1] + t * (y[k] - y[k - 1]);
+      }
+   }
+   return g - _logNormalization;
+}
+
 void RooLearnedRatio::evalColumns(const std::vector<Column> &columns, std::size_t n, double *out) const
+{
+   evalNetwork(columns, n, out);
+   if (isCalibrated()) {
+      for (std::size_t e = 0; e < n; ++e) {
+         out[e] = calibrate(out[e]);
+      }
+   }
+}
+
+void RooLearnedRatio::evalNetwork(const std::vector<Column> &columns, std::size_t n, double *out) const
 {
    checkTrainingRanges(columns, n);
    if (_tileRanges.empty()) { // once per object (also after reading it from a file), before any thread starts
@@ -670,14 +726,24 @@ void RooLearnedRatio::evalColumns(const std::vector<Column> &columns, std::size_
    }
 }
 
-void RooLearnedRatio::logRatio(const double *in, std::size_t n, double *out) const
+std::vector<RooLearnedRatio::Column> RooLearnedRatio::rowColumns(const double *in) const
 {
    const std::size_t nIn = _sizes.front();
    std::vector<Column> columns;
    for (std::size_t i = 0; i < nIn; ++i) {
       columns.push_back({in + i, nIn});
    }
-   evalColumns(columns, n, out);
+   return columns;
+}
+
+void RooLearnedRatio::logRatio(const double *in, std::size_t n, double *out) const
+{
+   evalColumns(rowColumns(in), n, out);
+}
+
+void RooLearnedRatio::networkLogRatio(const double *in, std::size_t n, double *out) const
+{
+   evalNetwork(rowColumns(in), n, out);
 }
 
 double RooLearnedRatio::evaluate() const

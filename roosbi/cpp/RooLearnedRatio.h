@@ -115,7 +115,36 @@ public:
    /// @}
 
    /// Evaluate log r for `n` events; `in` holds the inputs event after event (n x nInputs).
+   /// The calibration (if any) is applied: this is the log r the object stands for.
    void logRatio(const double *in, std::size_t n, double *out) const;
+   /// The network's own log r, before the calibration, for the same layout as logRatio().
+   void networkLogRatio(const double *in, std::size_t n, double *out) const;
+
+   /// \name Calibration
+   /// A monotone or histogram calibration of the network's log r, fitted on held-out events (as
+   /// carl does), and a normalisation correction: everything the object returns (evaluate, doEval,
+   /// logRatio, analyticalIntegral) uses
+   ///
+   ///     log r_cal = g(log r_net) - logNormalization,
+   ///
+   /// where g interpolates linearly between the knots (in_k, out_k) and continues with slope 1
+   /// beyond the first and last knot (out_0 + (l - in_0), out_n + (l - in_n)): a constant beyond
+   /// the knots would give every event beyond the last held-out one the same ratio, while slope 1
+   /// keeps the network's own ordering there. No knots: g is the identity, so only the
+   /// normalisation applies. logNormalization = log E_ref[r] makes the calibrated ratio average 1
+   /// over the reference, as the exact ratio does. Objects written before version 3 have none.
+   /// @{
+
+   /// Set the knots (strictly increasing `in`, one `out` per knot, all finite; both empty for no
+   /// map) and the normalisation. Throws std::invalid_argument otherwise.
+   void setCalibration(const std::vector<double> &in, const std::vector<double> &out, double logNormalization = 0.);
+   const std::vector<double> &calibrationIn() const { return _calibrationIn; }
+   const std::vector<double> &calibrationOut() const { return _calibrationOut; }
+   double logNormalization() const { return _logNormalization; }
+   bool isCalibrated() const { return !_calibrationIn.empty() || _logNormalization != 0.; }
+   /// g(logr) - logNormalization for one value of the network's log r.
+   double calibrate(double logr) const;
+   /// @}
 
    /// Threads used for batches of at least 2 x 8192 events (default 1; results do not depend on it).
    static void setNumThreads(int n);
@@ -140,6 +169,10 @@ private:
    double rangeSlack(std::size_t i) const;
    /// log r for events [begin, end), split over threads when there are many.
    void evalColumns(const std::vector<Column> &columns, std::size_t n, double *out) const;
+   /// Columns for inputs stored event after event (n x nInputs).
+   std::vector<Column> rowColumns(const double *in) const;
+   /// The network alone (no calibration), as evalColumns.
+   void evalNetwork(const std::vector<Column> &columns, std::size_t n, double *out) const;
    void evalRange(const std::vector<Column> &columns, std::size_t begin, std::size_t end, double *out) const;
    /// The first layer for one call: the inputs that vary per event (`columns`), their weights
    /// ([out][column]), and the biases with the constant inputs folded in.
@@ -173,12 +206,15 @@ private:
    std::vector<double> _trainingMin;      ///< Per input: low end of the training range (empty: unknown).
    std::vector<double> _trainingMax;      ///< Per input: high end of the training range (empty: unknown).
    std::vector<double> _trainingMargins;  ///< Per input: tolerated excess, as a fraction of the width.
+   std::vector<double> _calibrationIn;    ///< Calibration knots in the network's log r (empty: no map).
+   std::vector<double> _calibrationOut;   ///< Calibrated log r at the knots.
+   double _logNormalization = 0.;         ///< Subtracted from the calibrated log r, see setCalibration().
    /// Per layer, per tile of rows: the inputs with non-zero weights (built on first use, not stored).
    mutable std::vector<std::vector<std::uint32_t>> _tileRanges; //!
    /// Per input: 1 once it was reported outside its training range. Shared with clones.
    std::shared_ptr<std::vector<char>> _reported = std::make_shared<std::vector<char>>(); //!
 
-   ClassDefOverride(RooLearnedRatio, 2)
+   ClassDefOverride(RooLearnedRatio, 3)
 };
 
 #endif

@@ -8,7 +8,7 @@ when made (shapes, NaN/Inf, labels, class weights).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -135,6 +135,33 @@ class TrainingSample:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def subset(self, rows: np.ndarray) -> TrainingSample:
+        """The events ``rows`` (indices or a boolean mask) with all their columns."""
+        columns = {k: getattr(self, k) for k in ("x", "theta", "y", "weights", "joint_log_ratio", "joint_score")}
+        return replace(self, **{k: (v[rows] if v is not None else None) for k, v in columns.items()})
+
+    def split(self, fraction: float, seed: int) -> tuple[TrainingSample, TrainingSample]:
+        """Hold out ``fraction`` of each class at random: ``(rest, held_out)``.
+
+        Per class, so that both keep the class balance (a calibration needs both classes).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = TrainingSample(np.zeros((10, 1)), np.zeros((10, 0)), np.repeat([1.0, 0.0], 5), ["x"], [], {})
+        >>> rest, held_out = s.split(0.2, seed=1)
+        >>> len(rest), len(held_out), int(held_out.y.sum())
+        (8, 2, 1)
+        """
+        if not 0.0 < fraction < 1.0:
+            raise InputError(f"the held-out fraction must be in (0, 1), not {fraction}")
+        rng = np.random.default_rng(seed)
+        held = np.zeros(len(self), dtype=bool)
+        for label in (0.0, 1.0):
+            rows = np.flatnonzero(self.y == label)
+            held[rng.choice(rows, int(round(fraction * len(rows))), replace=False)] = True
+        return self.subset(~held), self.subset(held)
 
     @property
     def inputs(self) -> np.ndarray:
