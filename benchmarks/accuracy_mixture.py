@@ -12,7 +12,7 @@ the same sample, put in the same mixture likelihood and fitted to the same data 
 background density, unknown where the mixture method is used): what is left of the oracle's bias
 once the normalisation error of r is removed.
 
-    .venv/bin/python benchmarks/accuracy_mixture.py --seeds 1 2 3 4 5 [--estimator torch]
+    .venv/bin/python benchmarks/accuracy_mixture.py --seeds 1 2 3 4 5 [--estimator torch] [--calibration none]
     .venv/bin/python benchmarks/accuracy_mixture.py --oracle-only --n-train 500000
 """
 
@@ -75,6 +75,9 @@ def main() -> None:
     parser.add_argument("--estimator", default="torch")
     parser.add_argument("--n-train", type=int, default=50_000)
     parser.add_argument("--settings", default="{}", help="estimator settings as JSON")
+    parser.add_argument(
+        "--calibration", default="normalization", help="the demo's --calibration of r (20 %% held out)"
+    )
     parser.add_argument("--oracle-only", action="store_true", help="only the oracle rows (no training, seconds)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -91,13 +94,16 @@ def main() -> None:
                 f"seed {seed}: oracle bias {row['oracle_bias']:+.3f}, normalised {row['oracle_normalised_bias']:+.3f}"
             )
             continue
-        res = run_seed("mixture", seed, args)
+        res = run_seed("mixture", seed, args, calibration=args.calibration)
         row.update(compare(res, ("learned", "template"), "mu", seed), train_s=res["training"]["time_s"])
         print(seed_line(row, ["learned", "template", "oracle"]) + f" | train {row['train_s']:.1f} s", flush=True)
 
     oracles = ["oracle", "oracle_normalised"]
     print_table(rows, oracles if args.oracle_only else ["learned", "template", *oracles])
-    print(f"\nestimator {args.estimator}, settings {args.settings}, seeds {args.seeds}, n_train {args.n_train}")
+    print(
+        f"\nestimator {args.estimator}, settings {args.settings}, seeds {args.seeds}, n_train {args.n_train}, "
+        f"calibration {args.calibration}"
+    )
 
 
 if __name__ == "__main__":

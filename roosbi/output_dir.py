@@ -40,6 +40,7 @@ OUTPUT_FILES = (
     "templates.png",
     "training.png",
     "errors_vs_n.png",
+    "calibration.png",
     *LIBRARY_FILES,
 )
 #: Prefix of the staging directory a run writes into, inside ``out``.

@@ -54,8 +54,17 @@ def test_demo_writes_every_file(demo_dir):
 
 def test_results_json_layout(demo_dir):
     res = json.loads((demo_dir / "results.json").read_text())
-    assert set(res) == {"problem", "seed", "roosbi_version", "root_version", "truth", "fits", "training", "timings"}
+    assert set(res) == {
+        *("problem", "seed", "roosbi_version", "root_version", "truth", "fits", "training", "timings"),
+        "normalization_check",
+    }
     assert res["problem"] == "gauss1d" and res["seed"] == 2 and res["truth"] == {"mu": 2.5}
+    # E_ref[r] over fresh reference events at 5 points of mu's range [0, 4]: near 1 for a trained network.
+    checks = res["normalization_check"]["learned"]
+    assert [c["point"]["mu"] for c in checks] == [0.4, 1.2, 2.0, 2.8, 3.6]
+    for check in checks:
+        assert check["n_events"] == 20_000 and check["error"] > 0
+        assert abs(check["mean"] - 1) < 0.1
     assert set(res["fits"]) == {"analytic", "learned", "morphed"}
     for fit in res["fits"].values():
         checks = {"at_limit", "global_minimum", "lower_point", "flags"}  # what Minuit's status does not show

@@ -47,7 +47,9 @@ def test_mixture_demo_results(mixture_demo):
     res = json.loads((mixture_demo / "results.json").read_text())
     assert res["problem"] == "mixture" and res["truth"] == {"mu": 1.0}
     assert set(res["fits"]) == {"analytic", "learned", "template"}
-    assert res["training"]["n_train"] == 20_000
+    # 20 % of the 10 000 + 10 000 events are held out for the calibration of r.
+    assert res["training"]["n_train"] == 16_000
+    assert res["calibration"]["n_target"] + res["calibration"]["n_reference"] == 4_000
     analytic = res["fits"]["analytic"]["params"]["mu"]
     assert res["fits"]["analytic"]["status"] == 0 and res["fits"]["learned"]["status"] == 0
     assert 0.15 < analytic["error"] < 0.3  # the problem is set up for mu = 1 +- 0.2
@@ -68,6 +70,7 @@ def test_mixture_demo_files(mixture_demo):
         "delta_nll.png",
         "ratio.png",
         "templates.png",
+        "calibration.png",
         "training.png",
         "libRooSBI.so",
     ):

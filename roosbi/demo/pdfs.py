@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..data.problems import Problem
 from ..library import import_root
 from ..mixture import mixture_pdf, template_pdf
 from ..morphing import morphed_pdf, score_morphed_pdf
 from ..roofit import evaluate_log_ratio, is_uniform, learned_pdf, learned_ratio
+from ..stats.calibration import RatioCalibration, fit_calibration
 from . import terms as term_stages
 from .methods import Learned
 
@@ -123,39 +122,49 @@ def sally_template_pdf(
     return name
 
 
-def mixture_pdfs(prob: Problem, ratio, sample, n_bins: int) -> tuple[dict[str, str], list[str]]:
-    """The learned mixture pdf and the score template baseline, in the workspace; names and notes."""
+def calibrate_mixture(ratio, held_out, method: str) -> RatioCalibration:
+    """Fit ``method``'s calibration of r on the held-out events and set it on ``ratio``."""
+    raw = evaluate_log_ratio(ratio, held_out.x, calibrated=False)
+    calibration = fit_calibration(raw, held_out.y, held_out.weights, method=method)
+    calibration.apply(ratio)
+    return calibration
+
+
+def mixture_pdfs(
+    prob: Problem, ratio, sample, n_bins: int, held_out, calibration: str
+) -> tuple[dict[str, str], list[str], RatioCalibration]:
+    """The learned mixture pdf (its r calibrated) and the score template baseline; names, notes, calibration."""
     ws = prob.workspace
     comp = prob.components
+    cal = calibrate_mixture(ratio, held_out, calibration)
     mu = prob.var(prob.parameters[0])
     pdf = mixture_pdf(ratio, mu, ws.var(comp["n_signal"]), ws.var(comp["n_background"]), name="learned_pdf")
     ws.Import(pdf, Silence=True)
     template_pdf(prob, ratio, sample, n_bins=n_bins, name="template_pdf")
-    # The integral of r p_b over x is 1 for the exact ratio. A learned ratio off by a factor c makes
-    # the mixture density integrate to (mu S c + B) / (mu S + B), and the fitted mu moves up for
-    # c > 1. The mean over the training background catches a gross miscalibration only: the
-    # classifier was fitted to those very events, so their statistical error does not show.
-    calibration = float(np.mean(np.exp(evaluate_log_ratio(ratio, sample.x[sample.y == 0]))))
     n_signal, n_background = ws.var(comp["n_signal"]).getVal(), ws.var(comp["n_background"]).getVal()
+    share = len(held_out) / (len(held_out) + len(sample))
     notes = [
         f"Mixture (rf618): S = {n_signal:g} signal events at mu = 1, B = {n_background:g} background events; "
         "the classifier learns r(x) = p_s(x)/p_b(x) with no parameter input.",
         "Learned pdf: f(x|mu) = (mu S r(x) + B)/(mu S + B), RooWrapperPdf (self-normalised) in a RooExtendPdf with "
         "mu S + B expected events: the NLL is mu S + B - sum log(mu S r(x_i) + B) + const, the mixture likelihood.",
-        f"Calibration check: mean learned r over the background training events = {calibration:.4f} (the integral "
-        "of r p_b, 1 for the exact ratio; a factor c > 1 makes the mixture density integrate to more than 1 and "
-        "pulls mu up).",
+        f"Calibration ({cal.method}): {share:.0%} of the training events ({cal.n_target} signal, {cal.n_reference} "
+        f"background) held out from the network. Normalisation check E_b[r] over the held-out background = "
+        f"{cal.before.mean:.4f} +- {cal.before.error:.4f} (1 for the exact ratio; a factor c makes the mixture "
+        f"density integrate to (mu S c + B)/(mu S + B) and moves mu); correction applied: r / {cal.correction:.4f} "
+        "(shrunk toward 1 by its statistical error), stored in the RooLearnedRatio.",
         f"Template baseline: {n_bins} equal bins of the score r/(1+r) in [0, 1] filled with the training sample "
         "(+1 per bin), RooHistPdf templates, extended RooAddPdf mu S T_s + B T_b fitted to the observed scores.",
     ]
-    return {"analytic": prob.target_pdf, "learned": "learned_pdf", "template": "template_pdf"}, notes
+    return {"analytic": prob.target_pdf, "learned": "learned_pdf", "template": "template_pdf"}, notes, cal
 
 
-def member_pdf(prob: Problem, item: Learned, k: int, normalize: bool, is_mixture: bool):
+def member_pdf(prob: Problem, item: Learned, k: int, normalize: bool, is_mixture: bool, calibration=None):
     """Ensemble member ``k`` of a ratio method as its own RooLearnedRatio and learned pdf, not imported.
 
     The pdf is built as the method's main learned pdf is (:func:`morphing_pdfs`, :func:`mixture_pdfs`):
-    r p_ref with the same normalisation, or the mixture (mu S r + B)/(mu S + B). Nothing enters the
+    r p_ref with the same normalisation, or the mixture (mu S r + B)/(mu S + B) with r calibrated
+    on the same held-out events (``calibration``: ``(held_out, method)``). Nothing enters the
     workspace, so the member fits stay out of workspace.root and of its marked fits.
 
     Returns
@@ -167,6 +176,8 @@ def member_pdf(prob: Problem, item: Learned, k: int, normalize: bool, is_mixture
     name = f"{item.key}_member{k}"
     ratio = learned_ratio(item.estimator.member_onnx_model(k), workspace=ws, name=f"{name}_ratio")
     if is_mixture:
+        held_out, method = calibration
+        calibrate_mixture(ratio, held_out, method)  # as the main ratio: its own, on the same events
         comp = prob.components
         mu = prob.var(prob.parameters[0])
         pdf = mixture_pdf(ratio, mu, ws.var(comp["n_signal"]), ws.var(comp["n_background"]), name=f"{name}_pdf")

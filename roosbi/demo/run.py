@@ -13,38 +13,23 @@ import numpy as np
 
 from .. import __version__
 from ..data.problems import Problem, make_problem
-from ..estimators.losses import METHODS
 from ..exceptions import InputError
 from ..inference import create_nll, fit_nll, grid_start
 from ..interrupts import checkpoint, deferred_interrupts
 from ..library import LIBRARY_FILES, import_root, load_library
-from ..morphing import MAX_TEMPLATES, SETTINGS
+from ..morphing import MAX_TEMPLATES
 from ..onnx import atomic_path, write_atomic
 from ..output_dir import publish, staging
 from ..report import markdown_report, results_dict, write_json
 from ..report.demo_figures import mixture_figures, problem_figures
 from ..workspace import mark_fits
 from . import terms as term_stages
+from .diagnostics import check_seed, normalization_notes, normalization_report
 from .methods import learn, simulate_training, training_summary
 from .pdfs import member_pdf, mixture_pdfs, morphing_pdfs, term_pdfs
+from .settings import CALIBRATION_SHARE, DEMO_DEFAULTS, check_demo_settings, check_methods
 
 log = logging.getLogger(__name__)
-
-#: What ``--method`` may name: the ratio methods of roosbi.estimators.losses, and SALLY.
-DEMO_METHODS = (*METHODS, "sally")
-
-
-#: Each built-in problem's training budget, as in the ROOT tutorial it follows: the morphing
-#: baseline gets n_templates points per parameter of n_train / n_templates events each; the
-#: mixture's template baseline fills n_bins score bins from the training sample itself.
-DEMO_DEFAULTS = {
-    "gauss1d": {"n_train": 50_000, "n_templates": 5},  # rf615
-    "gauss2d": {"n_train": 40_000, "n_templates": 4},  # rf617: a 4 x 4 grid of 10 000 events
-    "mixture": {"n_train": 50_000, "n_bins": 30},  # rf618: signal vs background, no parameter input
-    "smeared": {"n_train": 50_000, "n_templates": 5},  # rf615's budget, with detector smearing
-    "resonance": {"n_train": 50_000, "n_templates": 5},  # two parameters: a 5 x 5 grid of 2000 events
-    "eft": {"n_train": 50_000, "n_bins": 36},  # term morph (and SALLY's term templates) over 36 bins
-}
 
 
 def stage_seeds(seed: int) -> tuple[int, int, int, int]:
@@ -55,107 +40,6 @@ def stage_seeds(seed: int) -> tuple[int, int, int, int]:
     events a network holds out to the prior draws of the sample).
     """
     return tuple(int(s) for s in np.random.SeedSequence(seed).generate_state(4))
-
-
-#: Fewest training events (per class) run_demo accepts: fewer leave the held-out validation
-#: events and the score templates nearly empty.
-MIN_N_TRAIN = 100
-#: Fewest events per morphing template (n_train // n_templates).
-MIN_TEMPLATE_EVENTS = 10
-
-
-def check_demo_settings(
-    problem: str = "gauss1d",
-    seed: int = 1,
-    estimator: str = "torch",
-    device: str = "auto",
-    n_train: int | None = None,
-    n_templates: int | None = None,
-    n_bins: int | None = None,
-    morph_setting: str = "Linear",
-    methods: Sequence[str] = ("carl",),
-    bootstrap: bool = False,
-) -> None:
-    """Check :func:`run_demo`'s settings before any work (ROOT is not needed; torch is, for its device).
-
-    Raises
-    ------
-    InputError
-        Naming the first bad setting and what it may be.
-    """
-    from ..data.builtin import PROBLEMS
-    from ..estimators.torch_mlp import resolve_device
-
-    if problem not in PROBLEMS:
-        raise InputError(f"unknown problem '{problem}'; choose one of: {', '.join(PROBLEMS)}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"the seed must be an integer >= 0 (numpy seeds are non-negative), not {seed!r}")
-    if estimator not in ("torch", "sklearn"):
-        raise InputError(f"estimator must be 'torch' or 'sklearn', not {estimator!r}")
-    methods = check_methods(methods, problem, estimator)
-    check_bootstrap(bootstrap, problem, estimator, methods)
-    if estimator == "torch":
-        try:
-            resolve_device(device)
-        except ModuleNotFoundError as err:
-            raise InputError(str(err)) from err
-    defaults = DEMO_DEFAULTS.get(problem, DEMO_DEFAULTS["gauss1d"])
-    n_train = defaults["n_train"] if n_train is None else n_train
-    if n_train < MIN_N_TRAIN:
-        raise InputError(f"n_train must be at least {MIN_N_TRAIN} events, not {n_train}")
-    if "n_bins" in defaults:
-        if n_bins is not None and n_bins < 2:
-            raise InputError(f"the score templates need at least 2 bins, not {n_bins}")
-        return
-    n_templates = defaults["n_templates"] if n_templates is None else n_templates
-    if n_templates < 2:
-        raise InputError(f"morphing needs at least 2 templates per parameter, not {n_templates}")
-    if n_train // n_templates < MIN_TEMPLATE_EVENTS:
-        raise InputError(
-            f"{n_train} training events make templates of {n_train // n_templates} events ({n_templates} per "
-            f"parameter); each needs at least {MIN_TEMPLATE_EVENTS}: raise n_train or lower n_templates"
-        )
-    if morph_setting not in SETTINGS:
-        raise InputError(f"unknown morphing setting '{morph_setting}'; choose one of: {', '.join(SETTINGS)}")
-
-
-def check_methods(methods: Sequence[str], problem: str = "gauss1d", estimator: str = "torch") -> list[str]:
-    """The training methods asked for, checked: known, each once, and possible with the estimator and problem."""
-    if isinstance(methods, str):
-        methods = [m.strip() for m in methods.split(",")]
-    methods = list(methods)
-    if not methods:
-        raise InputError(f"name at least one method; choose from: {', '.join(DEMO_METHODS)}")
-    unknown = [m for m in methods if m not in DEMO_METHODS]
-    if unknown:
-        raise InputError(f"unknown method {', '.join(map(repr, unknown))}; choose from: {', '.join(DEMO_METHODS)}")
-    if len(set(methods)) < len(methods):
-        raise InputError(f"a method is named twice in {','.join(methods)}")
-    if estimator == "sklearn" and methods != ["carl"]:
-        raise InputError(
-            "the sklearn estimator trains CARL only (binary cross-entropy); the gold methods and SALLY need torch: "
-            "use --estimator torch"
-        )
-    if problem == "mixture" and methods != ["carl"]:
-        raise InputError(
-            "the mixture problem (rf618) learns p_s(x)/p_b(x) with no parameter input and has no latent variables: "
-            "only --method carl applies to it"
-        )
-    return methods
-
-
-def check_bootstrap(bootstrap: bool, problem: str, estimator: str, methods: Sequence[str]) -> None:
-    """Refuse ``bootstrap`` where the demo cannot fit the members: not a bool, sklearn, SALLY alone, term samples."""
-    if not isinstance(bootstrap, (bool, np.bool_)):
-        raise InputError(f"bootstrap must be True or False, not {bootstrap!r}")
-    if not bootstrap:
-        return
-    if estimator != "torch":
-        raise InputError("--bootstrap trains torch ensemble members on resamples; use --estimator torch")
-    if not any(m in METHODS for m in methods):
-        raise InputError("--bootstrap needs a ratio method (carl, alices …); SALLY's template fit has no members")
-    if problem in term_stages.TERM_SAMPLES:
-        raise InputError(f"--bootstrap is not available for '{problem}' (a term-sample problem) yet; leave it off")
 
 
 def run_demo(
@@ -174,6 +58,7 @@ def run_demo(
     n_bins: int | None = None,
     methods: Sequence[str] | str = ("carl",),
     bootstrap: bool = False,
+    calibration: str | None = None,
 ) -> dict:
     """Run roosbi end to end and write results.json, report.md, PNGs, model.onnx, workspace.root.
 
@@ -227,6 +112,13 @@ def run_demo(
         uncertainty: ``fits[key]["params"][p]["training_error"]`` in results.json, each member's
         fit under ``fits[key]["members"]``, and a table in report.md. The member fits are not
         marked in the workspace. Not for SALLY or the term-sample problems (eft).
+    calibration : {"normalization", "isotonic", "histogram", "none"}, optional
+        Mixture only (its default: ``"normalization"``): :data:`CALIBRATION_SHARE` of the training
+        events is held out from the network, and the calibration of r
+        (:func:`roosbi.stats.calibration.fit_calibration`) is fitted on them and stored in the
+        ``RooLearnedRatio``. results.json records it under ``"calibration"`` (the normalisation
+        check E_b[r] with its error, the correction, the reliability curves) whatever the method,
+        ``"none"`` included.
 
     Returns
     -------
@@ -248,7 +140,17 @@ def run_demo(
     # `out` exactly as it was.
     with deferred_interrupts() as interrupts:
         check_demo_settings(
-            problem, seed, estimator, device, n_train, n_templates, n_bins, morph_setting, methods, bootstrap
+            problem,
+            seed,
+            estimator,
+            device,
+            n_train,
+            n_templates,
+            n_bins,
+            morph_setting,
+            methods,
+            bootstrap,
+            calibration,
         )
         methods = check_methods(methods, problem, estimator)
         with staging(out) as stage:
@@ -269,6 +171,7 @@ def run_demo(
                 n_bins=n_bins,
                 methods=methods,
                 bootstrap=bool(bootstrap),
+                calibration=calibration or "normalization",
             )
             checkpoint()
             publish(stage, out)
@@ -295,6 +198,7 @@ def _pipeline(
     n_bins: int | None,
     methods: list[str],
     bootstrap: bool = False,
+    calibration: str = "normalization",
 ) -> dict:
     """The stages of :func:`run_demo`, writing into ``stage``; what is written names ``out``."""
     t_start = time.perf_counter()
@@ -323,6 +227,9 @@ def _pipeline(
         sample = term_stages.training_sample(prob, terms, n_train, seed_sample)
     else:
         sample = simulate_training(prob, n_train, seed_sample, methods, is_mixture)
+    held_out = None
+    if is_mixture:  # the calibration's events, which the network never sees
+        sample, held_out = sample.split(CALIBRATION_SHARE, seed_sample)
     simulate_s = time.perf_counter() - t0
 
     settings = {
@@ -334,7 +241,9 @@ def _pipeline(
     }
     learned = [learn(prob, sample, method, methods, settings, seed_net, stage, n_train, terms) for method in methods]
     if is_mixture:
-        pdfs, notes = mixture_pdfs(prob, learned[0].ratio, sample, n_bins or defaults["n_bins"])
+        pdfs, notes, ratio_calibration = mixture_pdfs(
+            prob, learned[0].ratio, sample, n_bins or defaults["n_bins"], held_out, calibration
+        )
     elif terms is not None:
         pdfs, notes = term_pdfs(prob, learned, terms, normalize, n_bins or defaults["n_bins"])
     else:
@@ -356,14 +265,16 @@ def _pipeline(
         ratios = {item.key: item.ratio for item in learned if item.ratio is not None}
         histories = {item.method: item.estimator.history_ for item in learned}
         if is_mixture:
-            figures = mixture_figures(prob, learned[0].estimator, learned[0].ratio, sample, fits, nlls, stage)
+            figures = mixture_figures(
+                prob, learned[0].estimator, learned[0].ratio, sample, fits, nlls, stage, ratio_calibration
+            )
         else:
             figures = problem_figures(prob, histories, ratios, fits, nlls, stage, pdfs=pdfs)
     train_s = sum(item.train_s for item in learned)
     timings = {"simulate_s": simulate_s, "train_s": train_s, "fit_s": fit_s}
     if bootstrap:
         t0 = time.perf_counter()
-        members = _member_fits(prob, learned, normalize, is_mixture)
+        members = _member_fits(prob, learned, normalize, is_mixture, (held_out, calibration))
         timings["member_fit_s"] = time.perf_counter() - t0
         notes.append(
             "Training-statistics uncertainty: each ensemble member trained on its own bootstrap resample of the "
@@ -382,6 +293,11 @@ def _pipeline(
     )
     if bootstrap:
         add_member_fits(results, members)
+    if is_mixture:
+        results["calibration"] = {"held_out_share": CALIBRATION_SHARE, **ratio_calibration.as_dict()}
+    elif terms is None:
+        results["normalization_check"] = normalization_report(prob, learned, check_seed(seed))
+        notes.extend(normalization_notes(results["normalization_check"]))
     write_json(results, stage / "results.json")
     notes.append(
         f"Fit any NLL again without Python: root -b -q 'macros/fit_workspace.C(\"{out / 'workspace.root'}\")' "
@@ -424,7 +340,7 @@ def _fit_all(prob: Problem, pdfs: dict[str, str], global_search: bool = False):
     return fits, nlls
 
 
-def _member_fits(prob: Problem, learned, normalize: bool, is_mixture: bool) -> dict[str, list]:
+def _member_fits(prob: Problem, learned, normalize: bool, is_mixture: bool, calibration) -> dict[str, list]:
     """Fit each member of each torch ratio method on the observed data (MIGRAD and HESSE); fits by method key.
 
     Every fit starts where the main fits start (the middle of each parameter's range). The members'
@@ -440,7 +356,7 @@ def _member_fits(prob: Problem, learned, normalize: bool, is_mixture: bool) -> d
         fits = []
         for k in range(item.estimator.n_members):
             checkpoint()
-            pdf, ratio = member_pdf(prob, item, k, normalize, is_mixture)
+            pdf, ratio = member_pdf(prob, item, k, normalize, is_mixture, calibration)
             nll = create_nll(pdf, data)
             fits.append(fit_nll(nll, params, start, minos=False))
             del nll, pdf, ratio

@@ -115,9 +115,9 @@ def _ratio_figure(prob: Problem, params: list, ratios: dict, out: Path) -> None:
     checkpoint()
 
 
-def mixture_figures(prob: Problem, est, ratio, sample, fits, nlls, out: Path) -> dict[str, str]:
-    """Delta NLL of the three fits, learned vs exact r(x) = p_s/p_b, the score templates, training."""
-    from .plots import plot_delta_nll, plot_ratio, plot_templates, plot_training
+def mixture_figures(prob: Problem, est, ratio, sample, fits, nlls, out: Path, calibration) -> dict[str, str]:
+    """Delta NLL of the three fits, learned vs exact r(x) = p_s/p_b, the score templates, calibration, training."""
+    from .plots import plot_calibration, plot_delta_nll, plot_ratio, plot_templates, plot_training
 
     mu = prob.var(prob.parameters[0])
     plot_delta_nll([_slice_scan(mu, [mu], fits, nlls)], fits, prob.truth, out / "delta_nll.png")
@@ -141,12 +141,14 @@ def mixture_figures(prob: Problem, est, ratio, sample, fits, nlls, out: Path) ->
     observed = np.histogram(scores, bins=edges)[0].astype(float)
     plot_templates(edges, expected, observed, "classifier score r/(1+r)", out / "templates.png")
     checkpoint()
+    plot_calibration(calibration, out / "calibration.png")
     plot_training({"carl": est.history_}, out / "training.png")
     _set_parameters([mu], fits["analytic"])
     return {
         "Delta NLL": "delta_nll.png",
         "learned vs exact r = p_s/p_b": "ratio.png",
         "score templates": "templates.png",
+        "calibration on held-out events": "calibration.png",
         "training": "training.png",
     }
 

@@ -215,3 +215,36 @@ def plot_errors_vs_events(sizes: np.ndarray, errors: dict[str, dict[str, list[fl
         ax.grid(alpha=0.3, which="both")
     fig.suptitle("Uncertainty against the number of events")
     return _save(fig, path)
+
+
+def plot_calibration(calibration, path) -> Path:
+    """Reliability curves of the classifier before and after the calibration, and what it did to log r.
+
+    ``calibration`` is a :class:`roosbi.stats.calibration.RatioCalibration`; its curves are on the
+    held-out events it was fitted to.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    left.plot([0, 1], [0, 1], color="0.6", lw=1, label="perfectly calibrated")
+    for key, label, style in (("reliability_before", "network", "o"), ("reliability_after", "calibrated", "s")):
+        curve = getattr(calibration, key)
+        left.errorbar(
+            curve.predicted, curve.observed, yerr=curve.observed_error, fmt=style, ms=4, capsize=2, label=label
+        )
+    left.set_xlabel("classifier score s = r / (1 + r)")
+    left.set_ylabel("signal fraction (classes weighted equally)")
+    left.set_title(f"reliability on {calibration.n_target} + {calibration.n_reference} held-out events")
+    left.legend(loc="upper left")
+    lo = min(-6.0, float(calibration.knots_in[0]) - 1.0) if len(calibration.knots_in) else -6.0
+    hi = max(6.0, float(calibration.knots_in[-1]) + 1.0) if len(calibration.knots_in) else 6.0
+    grid = np.linspace(lo, hi, 400)
+    right.plot(grid, grid, color="0.6", lw=1, label="identity")
+    right.plot(grid, calibration.transform(grid), color=COLOURS["learned"], label=f"calibrated ({calibration.method})")
+    if len(calibration.knots_in):
+        right.plot(calibration.knots_in, calibration.knots_out - calibration.log_normalization, ".", color="k", ms=4)
+    right.set_xlabel("network log r")
+    right.set_ylabel("calibrated log r")
+    b = calibration.before
+    right.set_title(f"E_b[r] = {b.mean:.4f} ± {b.error:.4f}; r divided by {calibration.correction:.4f}")
+    right.legend(loc="upper left")
+    fig.tight_layout()
+    return _save(fig, path)
