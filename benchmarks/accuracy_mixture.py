@@ -75,9 +75,7 @@ def main() -> None:
     parser.add_argument("--estimator", default="torch")
     parser.add_argument("--n-train", type=int, default=50_000)
     parser.add_argument("--settings", default="{}", help="estimator settings as JSON")
-    parser.add_argument(
-        "--calibration", default="normalization", help="the demo's --calibration of r (20 %% held out)"
-    )
+    parser.add_argument("--calibration", default="normalization", help="the demo's --calibration of r (20 %% held out)")
     parser.add_argument("--oracle-only", action="store_true", help="only the oracle rows (no training, seconds)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
