@@ -2,9 +2,13 @@
 
 import json
 import math
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import ROOT
@@ -14,6 +18,7 @@ from roosbi import InputError
 from roosbi.cli import main
 from roosbi.stats import VALIDATION_FILES, nll_results, run_validation, summarize
 from roosbi.stats.toys import toy_seeds
+from roosbi.stats.validation_report import coverage_axis
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +44,62 @@ def one_worker(workspace, tmp_path_factory):
     return out, run_validation(workspace, 8, out, seed=3, workers=1, progress=False)
 
 
-def test_one_worker_and_two_dask_workers_give_the_same_numbers(workspace, one_worker, tmp_path):
+@pytest.fixture(scope="module")
+def two_points(workspace, one_worker, tmp_path_factory):
+    """The study of one_worker at its point and at mu = 0.5, in this process."""
+    out = tmp_path_factory.mktemp("two_points")
+    points = [one_worker[1]["point"], {"mu": 0.5}]
+    return out, run_validation(workspace, 8, out, seed=3, points=points, workers=1, progress=False)
+
+
+def test_one_worker_and_two_dask_workers_give_the_same_numbers(workspace, one_worker, two_points, tmp_path):
     _, one = one_worker
-    two = run_validation(workspace, 8, tmp_path, seed=3, workers=2, progress=False)
+    _, in_process = two_points
+    # Both points' tasks in one submission; the first point's toys are those of the one-point study.
+    points = [one["point"], {"mu": 0.5}]
+    two = run_validation(workspace, 8, tmp_path, seed=3, points=points, workers=2, progress=False)
     assert two["workers"] == 2 and one["workers"] == 1
     assert nll_results(two) == nll_results(one)
     assert two["point"] == one["point"]
+    assert two["points"] == in_process["points"]
+
+
+def test_several_points_each_get_their_own_toys(one_worker, two_points):
+    _, one = one_worker
+    out, res = two_points
+    assert {p.name for p in out.iterdir()} == set(VALIDATION_FILES)
+    # The first point keeps the numbers of a one-point study (spawn keys (i,)); the second has its own toys.
+    assert nll_results(res) == nll_results(one) and res["point"] == one["point"]
+    first, second = res["points"]
+    assert first["point"] == one["point"] and second["point"] == {"mu": 0.5}
+    assert {name: first[name] for name in res["nlls"]} == nll_results(one)
+    assert second["analytic"]["mu"]["bias"] != first["analytic"]["mu"]["bias"]
+    assert first["toys_finished"] == second["toys_finished"] == 8
+    assert res["toys_finished"] == 16 and res["interrupted"] is False and one["interrupted"] is False
+    assert toy_seeds(3, 0, 1)[1] != toy_seeds(3, 0)[1] == toy_seeds(3, 0, 0)[1]
+    on_disk = json.loads((out / "validation.json").read_text())
+    assert on_disk["points"] == res["points"]
+    md = (out / "validation.md").read_text()
+    assert "## Coverage at each point" in md and "| mu = 0.5 | wide | mu |" in md
+
+
+def test_coverage_against_points_of_two_parameters(tmp_path):
+    """Points that differ in two parameters: a real study, and the figure's x axis is the point index."""
+    ws = ROOT.RooWorkspace("w")
+    ws.factory("Gaussian::g(x[-10, 10], mu[0, -3, 3], sigma[1, 0.3, 5])")
+    ROOT.RooRandom.randomGenerator().SetSeed(2)
+    data = ws.pdf("g").generate({ws.var("x")}, 100)
+    roosbi.mark_fits(ws, {"analytic": "g"}, data, ["mu", "sigma"])
+    ws.writeToFile(str(tmp_path / "ws2.root"))
+    points = [{"mu": 0.0, "sigma": 1.0}, {"mu": 1.0, "sigma": 2.0}]
+    res = run_validation(tmp_path / "ws2.root", 2, tmp_path / "v", points=points, workers=1, progress=False)
+    assert [p["point"] for p in res["points"]] == points
+    assert set(res["points"][1]["analytic"]) == {"mu", "sigma"}
+    assert (tmp_path / "v" / "coverage_vs_point.png").stat().st_size > 1000
+    par, x, labels = coverage_axis(points)
+    assert par is None and list(x) == [0, 1] and labels == ["mu=0,\nsigma=1", "mu=1,\nsigma=2"]
+    par, x, labels = coverage_axis([{"mu": 0.5, "sigma": 1.0}, {"mu": 1.5, "sigma": 1.0}])
+    assert par == "mu" and list(x) == [0.5, 1.5] and labels is None
 
 
 def test_statistics_are_sane_and_files_are_written(one_worker):
@@ -92,12 +147,18 @@ def test_summary_counts_failed_fits_and_coverage():
     assert stats["hesse"]["coverage_68"] == 0.5 and stats["hesse"]["coverage_95"] == 0.75
 
 
-def test_a_demo_directory_works_with_no_further_options(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A small gauss1d demo: analytic, learned and morphed marked."""
     from roosbi.demo import run_demo
 
+    out = tmp_path_factory.mktemp("demo") / "demo"
     settings = {"hidden": (8,), "n_members": 1, "max_epochs": 2}
-    run_demo(out=tmp_path / "demo", n_train=1000, estimator_settings=settings, plots=False, progress=False)
-    demo = tmp_path / "demo"
+    run_demo(out=out, n_train=1000, estimator_settings=settings, plots=False, progress=False)
+    return out
+
+
+def test_a_demo_directory_works_with_no_further_options(demo, capsys):
     before = {p.name for p in demo.iterdir()}
     # Into the demo's own directory: the study adds its files and removes none of the demo's.
     assert main(["validate", str(demo), "--toys", "2", "--workers", "1", "--quiet", "--out", str(demo)]) == 0
@@ -107,12 +168,145 @@ def test_a_demo_directory_works_with_no_further_options(tmp_path, capsys):
     assert "MINOS 68% coverage" in capsys.readouterr().out
 
 
+def test_closure_toys_from_the_learned_pdf(demo, tmp_path):
+    """The learned NLL fitted to toys drawn from the learned pdf: its pulls are those of a true model."""
+    res = run_validation(demo, 6, tmp_path, seed=5, generator="learned", workers=1, progress=False)
+    assert res["generator"] == "learned"
+    learned = res["learned"]["mu"]
+    assert learned["n_failed"] == 0 and abs(learned["pull_mean"]) < 2
+    assert "'learned' pdf" in (tmp_path / "validation.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def bad_generators(tmp_path_factory):
+    """A Gaussian in x (the data) marked with pdfs that cannot draw toys in x."""
+    path = tmp_path_factory.mktemp("bad") / "bad.root"
+    ws = ROOT.RooWorkspace("w")
+    ws.factory("Gaussian::g(x[-5, 5], mu[0, -3, 3], 1)")
+    ws.factory("Gaussian::gy(y[-5, 5], mu, 1)")
+    ws.factory("EXPR::zero('0 * x * mu', x, mu)")
+    ws.factory("EXPR::nan('sqrt(-1 - x * x) * mu', x, mu)")
+    ROOT.RooRandom.randomGenerator().SetSeed(5)
+    data = ws.pdf("g").generate({ws.var("x")}, 50)
+    roosbi.mark_fits(ws, {"analytic": "g", "in_y": "gy", "zero": "zero", "nan": "nan"}, data, ["mu"])
+    ws.writeToFile(str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    "generator, message",
+    [
+        ("nope", "no pdf is marked 'nope'.*one of the marked: analytic, in_y, nan, zero"),
+        ("in_y", "'in_y' \\(gy\\) depends on none of the observed data's variables \\(x\\)"),
+        ("zero", "'zero' \\(zero\\) cannot generate toys: its event at mu=0.5 .* the pdf is 0"),
+        ("nan", "'nan' \\(nan\\) cannot generate toys: .* the pdf is nan"),
+    ],
+)
+def test_a_generator_that_cannot_generate_is_refused_first(bad_generators, tmp_path, generator, message):
+    with pytest.raises(InputError, match=message) as err:
+        run_validation(bad_generators, 2, tmp_path / "out", at={"mu": 0.5}, generator=generator, progress=False)
+    if generator != "nope":
+        assert "generator= one of analytic" in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_keeps_the_finished_toys(workspace, tmp_path):
+    """A real SIGINT after 3 toys: Ctrl-C stops the in-process study before the 4th; the 3 are written."""
+    (tmp_path / "mine.txt").write_text("a user's file")
+
+    def interrupt_after_3(done, total):
+        assert total == 8
+        if done == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    points = [{"mu": 0.0}, {"mu": 0.5}]
+    with pytest.raises(KeyboardInterrupt) as stop:
+        run_validation(workspace, 4, tmp_path, seed=3, points=points, workers=1, progress=interrupt_after_3)
+    assert stop.value.toys_finished == 3  # what the CLI reports
+    assert {p.name for p in tmp_path.iterdir()} == {"mine.txt", *VALIDATION_FILES}  # no staging directory left
+    res = json.loads((tmp_path / "validation.json").read_text())
+    assert res["interrupted"] is True and res["toys_finished"] == 3 and res["toys"] == 4
+    # The points take turns: toy 0 of each point, then toy 1 of the first.
+    assert [p["toys_finished"] for p in res["points"]] == [2, 1]
+    assert res["analytic"]["mu"]["n_toys"] == 2 and res["points"][1]["wide"]["mu"]["n_toys"] == 1
+    assert "**Interrupted** after 3 of 8 toys" in (tmp_path / "validation.md").read_text()
+    # The same toys as in a complete study: toy 0 at the second point.
+    full = run_validation(workspace, 1, tmp_path / "full", seed=3, points=points, workers=1, progress=False)
+    assert full["points"][1] == res["points"][1] and full["interrupted"] is False
+
+
+def test_a_failure_keeps_the_finished_toys_and_is_raised(workspace, tmp_path):
+    def fail_after_2(done, total):
+        if done == 2:
+            raise RuntimeError("the study broke")
+
+    with pytest.raises(RuntimeError, match="the study broke"):
+        run_validation(workspace, 5, tmp_path, at={"mu": 0.0}, workers=1, progress=fail_after_2)
+    res = json.loads((tmp_path / "validation.json").read_text())
+    assert res["interrupted"] is True and res["toys_finished"] == 2 and res["analytic"]["mu"]["n_toys"] == 2
+
+
+def test_ctrl_c_on_dask_keeps_the_finished_toys(workspace, tmp_path):
+    def interrupt(done, total):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the first task's results arrive
+
+    with pytest.raises(KeyboardInterrupt):
+        run_validation(workspace, 8, tmp_path, seed=3, at={"mu": 0.0}, workers=2, progress=interrupt)
+    res = json.loads((tmp_path / "validation.json").read_text())
+    assert res["interrupted"] is True and res["workers"] == 2
+    # At least the first task's toys (4); tasks that had finished too are kept.
+    assert 4 <= res["toys_finished"] == res["analytic"]["mu"]["n_toys"] <= 8
+    assert res["toys_finished"] % 4 == 0
+
+
+def test_a_worker_without_roosbi_is_named_before_any_toy(workspace, tmp_path):
+    """A real worker whose roosbi cannot be imported (a broken one first on its PYTHONPATH)."""
+    from distributed import Client, LocalCluster
+
+    stub = tmp_path / "stub" / "roosbi"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text('raise ImportError("libRooSBI.so: cannot open shared object file")\n')
+    with LocalCluster(n_workers=0, dashboard_address=":0") as cluster:
+        address = cluster.scheduler_address
+        # A scheduler without workers is refused within seconds, not waited on.
+        with pytest.raises(InputError, match="has no workers"):
+            run_validation(workspace, 2, tmp_path / "out", at={"mu": 0.0}, scheduler=address, progress=False)
+        env = {**os.environ, "PYTHONPATH": str(stub.parent), "OMP_NUM_THREADS": "1"}
+        dask = Path(sys.executable).parent / "dask"
+        worker = subprocess.Popen(
+            [str(dask), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            with Client(address) as client:
+                client.wait_for_workers(1, timeout=60)
+                (worker_address,) = client.scheduler_info()["workers"]
+            with pytest.raises(InputError) as err:
+                run_validation(workspace, 2, tmp_path / "out", at={"mu": 0.0}, scheduler=address, progress=False)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    message = str(err.value)
+    assert worker_address in message and "ImportError: libRooSBI.so" in message
+    assert "install roosbi" in message and "roosbi library" in message
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"n_toys": 0}, "at least one toy"),
+        ({"n_toys": -3}, "at least one toy"),
         ({"at": {"nu": 1.0}}, "not a fitted parameter"),
         ({"at": {"mu": 7.0}}, "not inside the range"),
+        ({"at": {"mu": 3.0}}, "not inside the range"),  # on its limit
+        ({"points": [{"mu": 0.0}, {"mu": -3.0}]}, "mu=-3 is not inside the range"),
+        ({"points": [{"mu": 0.0}, {"sigma2": 1.0}]}, "'sigma2', which is not a fitted parameter"),
+        ({"points": []}, "non-empty list"),
+        ({"at": {"mu": 0.0}, "points": [{"mu": 0.5}]}, "not both"),
+        ({"generator": "nope"}, "choose generator= one of the marked: analytic, wide"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(workspace, tmp_path, kwargs, message):

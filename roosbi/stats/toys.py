@@ -1,12 +1,14 @@
 """Toy studies: generate pseudo-datasets from a workspace's pdf and fit every recorded NLL to each.
 
 The workspace says what to fit (:func:`roosbi.mark_fits`); a study draws toys from one marked pdf
-(the "analytic" one when there is one, else the first marked) at one parameter point, with the
-observed dataset's number of events (Poisson-distributed if the pdf is extended), and fits every
-marked NLL to each toy with :func:`roosbi.inference.fit_nll`, the same code and settings as the
-demo's fits. Toy ``i`` is seeded from ``np.random.SeedSequence(seed, spawn_key=(i,))`` (the
-``i``-th child of ``SeedSequence(seed).spawn``), so a toy's numbers do not depend on how many
-workers run, or in which order. The toys run in this process (one worker) or as Dask tasks.
+(the "analytic" one when there is one, else the first marked, or the one the study names) at one
+or several parameter points, with the observed dataset's number of events (Poisson-distributed if
+the pdf is extended), and fits every marked NLL to each toy with :func:`roosbi.inference.fit_nll`,
+the same code and settings as the demo's fits. Toy ``i`` of point ``k`` is seeded from
+``np.random.SeedSequence(seed, spawn_key=(i,))`` for the first point (the ``i``-th child of
+``SeedSequence(seed).spawn``) and ``spawn_key=(k, i)`` for the others, so a toy's numbers do not
+depend on how many workers run, or in which order. The toys run in this process (one worker) or
+as Dask tasks, after a probe of every worker (:func:`check_workers`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +36,10 @@ ORDER = ("analytic", "learned", "morphed", "template")
 CHUNK = 4
 #: How many times Dask reruns a task whose worker died.
 RETRIES = 3
-#: Seconds to wait for a ``--scheduler`` to answer.
+#: Seconds to wait for a ``--scheduler`` to answer, and for it to have a worker.
 CONNECT_TIMEOUT_S = 5
+#: Seconds the workers have to answer the probe (a first ``import roosbi`` may build the library).
+PROBE_TIMEOUT_S = 600
 
 
 @dataclass
@@ -150,9 +154,14 @@ def _start(params) -> dict[str, float]:
     return {p.GetName(): 0.5 * (p.getMin() + p.getMax()) for p in params}
 
 
-def toy_seeds(seed: int, index: int) -> tuple[np.random.Generator, int]:
-    """Toy ``index``'s numpy generator (its event count) and ROOT seed (its events), from ``seed`` alone."""
-    child = np.random.SeedSequence(seed, spawn_key=(index,))
+def toy_seeds(seed: int, index: int, point_index: int = 0) -> tuple[np.random.Generator, int]:
+    """Toy ``index``'s numpy generator (its event count) and ROOT seed (its events), from ``seed`` alone.
+
+    The toys of the first point (``point_index`` 0) have the spawn key ``(index,)``, those of point
+    ``k > 0`` the key ``(k, index)``: a one-point study keeps the numbers it always had.
+    """
+    key = (index,) if point_index == 0 else (point_index, index)
+    child = np.random.SeedSequence(seed, spawn_key=key)
     root_seed = int(child.generate_state(1, np.uint32)[0]) or 1  # TRandom3 reseeds from the clock on 0
     return np.random.default_rng(child), root_seed
 
@@ -172,13 +181,23 @@ def _workspace(path: str):
     return _OPENED[path]
 
 
-def run_toys(path: str, indices: Iterable[int], seed: int, point: Mapping[str, float]) -> list[dict]:
-    """Generate and fit the toys ``indices`` (the body of a Dask task; also run in-process).
+def run_toys(
+    path: str,
+    indices: Iterable[int],
+    seed: int,
+    point: Mapping[str, float],
+    point_index: int = 0,
+    generator: str | None = None,
+) -> list[dict]:
+    """Generate and fit the toys ``indices`` of point ``point_index`` (the body of a Dask task; also run in-process).
+
+    ``generator`` is the marked fit name whose pdf draws the toys (default: the setup's).
 
     Returns
     -------
     list of dict
-        Per toy: ``{"toy", "n_events", "fits": {name: {"status", "params": {par: [value, error, lo, hi]}}}}``.
+        Per toy: ``{"toy", "point", "n_events", "fits": {name: {"status", "params": {par: [value,
+        error, lo, hi, profile delta NLL]}}}}``; ``"point"`` is ``point_index``.
     """
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     ROOT = import_root()
@@ -188,7 +207,7 @@ def run_toys(path: str, indices: Iterable[int], seed: int, point: Mapping[str, f
     ws, setup = _workspace(path)
     params = [ws.var(n) for n in setup.parameters]
     start = _start(params)
-    gen_pdf = ws.pdf(setup.nlls[setup.generator])
+    gen_pdf = ws.pdf(setup.nlls[generator or setup.generator])
     observables = ws.data(setup.observed).get()
     quiet = [logging.getLogger(n) for n in ("roosbi.inference", "roosbi.roofit")]
     levels = [q.level for q in quiet]
@@ -198,16 +217,18 @@ def run_toys(path: str, indices: Iterable[int], seed: int, point: Mapping[str, f
     try:
         for index in indices:
             checkpoint()
-            rng, root_seed = toy_seeds(seed, index)
+            rng, root_seed = toy_seeds(seed, index, point_index)
             ws.loadSnapshot(_SNAPSHOT)
             for par in params:
                 par.setVal(point[par.GetName()])
             n = int(rng.poisson(gen_pdf.expectedEvents(observables))) if gen_pdf.canBeExtended() else setup.n_observed
             ROOT.RooRandom.randomGenerator().SetSeed(root_seed)
             toy = gen_pdf.generate(observables, n)
+            if not toy:
+                raise RuntimeError(f"the pdf '{gen_pdf.GetName()}' generated no dataset for toy {index} at {point}")
             ROOT.SetOwnership(toy, True)
             fits = _fit_toy(ws, setup, toy, params, start, point)
-            out.append({"toy": int(index), "n_events": n, "fits": fits})
+            out.append({"toy": int(index), "point": int(point_index), "n_events": n, "fits": fits})
     finally:
         messages.setGlobalKillBelow(kill_below)
         for q, level in zip(quiet, levels, strict=True):
@@ -277,13 +298,32 @@ def _chunks(n_toys: int, size: int) -> list[list[int]]:
     return [list(range(i, min(i + size, n_toys))) for i in range(0, n_toys, size)]
 
 
-def run_in_process(path: str, n_toys: int, seed: int, point: dict, progress: Callable[[int], None]) -> list[dict]:
-    """Every toy in this process, one chunk at a time (Ctrl-C stops between toys)."""
+def _points(points: Mapping[str, float] | Sequence[Mapping[str, float]]) -> list[dict]:
+    """One point (a mapping) or a list of them, as a list."""
+    return [dict(points)] if isinstance(points, Mapping) else [dict(p) for p in points]
+
+
+def run_in_process(
+    path: str,
+    n_toys: int,
+    seed: int,
+    points: Mapping[str, float] | Sequence[Mapping[str, float]],
+    progress: Callable[[int], None],
+    generator: str | None = None,
+    into: list | None = None,
+) -> list[dict]:
+    """Every toy in this process, one at a time, the points in turn (Ctrl-C stops between toys).
+
+    Each finished toy is appended to ``into`` (a new list by default, returned) before
+    ``progress(1)`` is called: what finished stays there if the study stops.
+    """
     _OPENED.pop(path, None)  # read the file afresh: it may have been rewritten since an earlier study
-    results = []
-    for chunk in _chunks(n_toys, CHUNK):
-        results += run_toys(path, chunk, seed, point)
-        progress(len(chunk))
+    points = _points(points)
+    results = [] if into is None else into
+    for index in range(n_toys):  # toy 0 of every point, then toy 1, ...: a stopped study has some at each
+        for k, point in enumerate(points):
+            results += run_toys(path, [index], seed, point, k, generator)
+            progress(1)
     return results
 
 
@@ -298,7 +338,7 @@ def connect(scheduler: str | None, workers: int):
     Raises
     ------
     InputError
-        If the scheduler does not answer within :data:`CONNECT_TIMEOUT_S` seconds.
+        If the scheduler does not answer, or has no worker, within :data:`CONNECT_TIMEOUT_S` seconds.
     """
     from distributed import Client, LocalCluster
 
@@ -306,13 +346,25 @@ def connect(scheduler: str | None, workers: int):
         logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler is not None:
         try:
-            return Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s"), None
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
         except (OSError, TimeoutError, ValueError) as err:
             raise InputError(
                 f"the Dask scheduler at '{scheduler}' did not answer within {CONNECT_TIMEOUT_S} s ({err}); start it "
                 "(dask scheduler) and its workers, check the address (tcp://HOST:8786), or leave --scheduler out to "
                 "run on local workers"
             ) from err
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as err:
+            client.close()
+            raise InputError(
+                f"the Dask scheduler at '{scheduler}' has no workers (none joined within {CONNECT_TIMEOUT_S} s); start "
+                f"them (dask worker {scheduler} --nthreads 1) or leave --scheduler out to run on local workers"
+            ) from err
+        except BaseException:
+            client.close()
+            raise
+        return client, None
     cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
@@ -327,24 +379,132 @@ def connect(scheduler: str | None, workers: int):
         raise
 
 
-def run_on_dask(client, path: str, n_toys: int, seed: int, point: dict, progress: Callable[[int], None]) -> list[dict]:
-    """Every toy as Dask tasks (chunks of :data:`CHUNK`), collected as they complete."""
+def run_on_dask(
+    client,
+    path: str,
+    n_toys: int,
+    seed: int,
+    points: Mapping[str, float] | Sequence[Mapping[str, float]],
+    progress: Callable[[int], None],
+    generator: str | None = None,
+    into: list | None = None,
+) -> list[dict]:
+    """Every toy of every point as Dask tasks (chunks of :data:`CHUNK`), submitted at once, collected as they complete.
+
+    Each finished chunk is appended to ``into`` (a new list by default, returned) before
+    ``progress(len(chunk))`` is called. If collecting stops (Ctrl-C, a task that failed for good),
+    the results of tasks that had finished are appended too, the other tasks are cancelled and
+    the exception goes on.
+    """
     from distributed import as_completed
 
+    points = _points(points)
+    # The points' chunks interleaved: Dask runs tasks in about the order they were submitted, so a
+    # study that stops early has toys at every point.
+    tasks = [(k, chunk) for chunk in _chunks(n_toys, CHUNK) for k in range(len(points))]
     futures = [
-        client.submit(run_toys, path, chunk, seed, point, retries=RETRIES, pure=False)
-        for chunk in _chunks(n_toys, CHUNK)
+        client.submit(run_toys, path, chunk, seed, points[k], k, generator, retries=RETRIES, pure=False)
+        for k, chunk in tasks
     ]
-    results = []
+    results = [] if into is None else into
+    collected = set()
     try:
         for future in as_completed(futures):
             chunk = future.result()
+            collected.add(future.key)
             results += chunk
             progress(len(chunk))
     except BaseException:
+        for future in futures:  # keep what finished but was not collected yet
+            if future.key not in collected and future.status == "finished":
+                try:
+                    results += future.result(timeout=CONNECT_TIMEOUT_S)
+                except Exception:  # noqa: BLE001 - the study stops anyway; this is what it can keep
+                    pass
         client.cancel(futures)
         raise
     return results
+
+
+def _worker_probe():
+    """The probe :func:`check_workers` runs on each worker: roosbi, its library, the workspace file.
+
+    The probe reports an error string instead of raising. It is a local function so that Dask
+    sends its code: a worker without roosbi could not import it by name.
+    """
+
+    def probe(path: str) -> dict:
+        import os
+        import sys
+
+        info = {"error": None, "python": sys.executable, "roosbi": None, "root": None}
+        try:
+            import roosbi
+            from roosbi.library import import_root, load_library
+
+            info["roosbi"] = roosbi.__version__
+            load_library()
+            ROOT = import_root()
+            info["root"] = str(ROOT.gROOT.GetVersion())
+            ROOT.RooLearnedRatio  # noqa: B018 - the class is known to ROOT
+        except BaseException as err:  # noqa: BLE001 - reported to the client, never raised on the worker
+            info["error"] = f"{type(err).__name__}: {err}"
+            return info
+        if not os.access(path, os.R_OK):
+            info["error"] = f"cannot read the workspace file '{path}'"
+        return info
+
+    return probe
+
+
+def check_workers(client, path: str) -> int:
+    """Probe every worker of ``client``: roosbi importable, its library loaded, ``path`` readable.
+
+    Returns
+    -------
+    int
+        The number of workers.
+
+    Raises
+    ------
+    InputError
+        Naming each worker that fails the probe and what it needs, or if the workers do not answer
+        within :data:`PROBE_TIMEOUT_S` seconds.
+    """
+    import roosbi
+
+    from ..library import import_root
+
+    try:
+        answers = client.run(_worker_probe(), path, on_error="return", callback_timeout=PROBE_TIMEOUT_S)
+    except (OSError, TimeoutError) as err:
+        raise InputError(
+            f"the Dask workers did not answer a probe within {PROBE_TIMEOUT_S} s ({err}); check that they run"
+        ) from err
+    bad = []
+    for address, info in sorted(answers.items()):
+        if isinstance(info, BaseException) or not isinstance(info, dict):
+            bad.append(f"{address}: {type(info).__name__}: {info}")
+        elif info["error"] is not None:
+            bad.append(f"{address} ({info['python']}): {info['error']}")
+        elif (info["roosbi"], info["root"]) != (roosbi.__version__, str(import_root().gROOT.GetVersion())):
+            log.warning(
+                "worker %s runs roosbi %s with ROOT %s, this process roosbi %s with ROOT %s: install the same versions",
+                address,
+                info["roosbi"],
+                info["root"],
+                roosbi.__version__,
+                import_root().gROOT.GetVersion(),
+            )
+    if bad:
+        raise InputError(
+            f"{len(bad)} of {len(answers)} Dask worker(s) cannot run the toys:\n  "
+            + "\n  ".join(bad)
+            + f"\ninstall roosbi {roosbi.__version__} with its dependencies (ROOT {import_root().gROOT.GetVersion()} "
+            "included) in each worker's Python, build its C++ library there with `roosbi library`, and put the "
+            "workspace file at the same absolute path on every worker (a shared file system)"
+        )
+    return len(answers)
 
 
 def absolute_path(path: str | os.PathLike) -> str:
