@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import re
 import sys
 
@@ -66,10 +67,34 @@ def _point(text: str) -> dict[str, float]:
     return point
 
 
+def _level(text: str) -> float:
+    """An argparse type: a confidence level strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a confidence level between 0 and 1 (e.g. 0.95), not {text!r}")
+    return value
+
+
+def _scan(text: str) -> tuple[float, float, int]:
+    """An argparse type: ``lo,hi,n`` (a POI scan of n >= 2 points from lo to hi)."""
+    try:
+        lo, hi, n = text.split(",")
+        scan = (float(lo), float(hi), int(n))
+    except ValueError:
+        scan = None
+    if scan is None or not (math.isfinite(scan[0]) and scan[0] < scan[1] < math.inf and scan[2] >= 2):
+        raise argparse.ArgumentTypeError(f"expected LO,HI,N with LO < HI and N >= 2 (e.g. 0,2,20), not {text!r}")
+    return scan
+
+
 def _parser() -> argparse.ArgumentParser:
     from .data.builtin import PROBLEMS
     from .demo import MIN_N_TRAIN
     from .morphing import SETTINGS
+    from .stats.calibration import CALIBRATION_METHODS
 
     parser = _Parser(prog="roosbi", description="Simulation-based inference in RooFit.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -105,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
         help="train each ensemble member on a bootstrap resample and report the members' spread of the fitted "
         "parameters as the learned likelihood's training-statistics uncertainty (torch ratio methods)",
     )
+    demo.add_argument(
+        "--calibration",
+        choices=CALIBRATION_METHODS,
+        default=None,
+        help="mixture: calibration of r fitted on held-out training events and stored in the workspace "
+        "(default: normalization)",
+    )
 
     val = sub.add_parser("validate", help="toy study of a workspace's NLLs: bias, pulls, coverage (on Dask)")
     val.add_argument("workspace", help="workspace.root marked by roosbi (or a roosbi demo output directory)")
@@ -118,10 +150,39 @@ def _parser() -> argparse.ArgumentParser:
         type=_point,
         action="append",
         default=[],
-        help="parameter values to draw toys at, e.g. mu=2.5 (repeat or comma-separate); default: the best fit",
+        help="a parameter point to draw toys at, e.g. mu=2.5 or mu=2,sigma=1; repeat for several points "
+        "(coverage_vs_point.png); default: the best fit",
     )
-    val.add_argument("--out", required=True, help="output directory for validation.json, validation.md, pulls.png")
+    val.add_argument(
+        "--generator",
+        default=None,
+        help="marked pdf to draw the toys from (default: analytic, else the first marked); 'learned' is the "
+        "closure test",
+    )
+    val.add_argument(
+        "--out",
+        required=True,
+        help="output directory for validation.json, validation.md, pulls.png, coverage_vs_point.png",
+    )
     val.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    hyp = sub.add_parser("hypotest", help="discovery significance and CLs limits of a workspace's NLLs (RooStats)")
+    hyp.add_argument("workspace", help="workspace.root marked by roosbi (or a roosbi demo output directory)")
+    hyp.add_argument(
+        "--toys",
+        type=_integer(0, " (0: asymptotics only)"),
+        default=0,
+        help="toys per hypothesis and scan point, also background-only toys for p0 (default 0: asymptotic only)",
+    )
+    where = hyp.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_integer(1), default=None, help="local Dask workers (default: one per core)")
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://HOST:8786)")
+    hyp.add_argument("--seed", type=_integer(0, " (numpy seeds are non-negative)"), default=1)
+    hyp.add_argument("--poi", default=None, help="parameter of interest (default: the first marked parameter)")
+    hyp.add_argument("--cl", type=_level, default=0.95, help="confidence level of the upper limits (default 0.95)")
+    hyp.add_argument("--scan", type=_scan, default=None, help="POI scan LO,HI,N (default: from the asymptotic limits)")
+    hyp.add_argument("--out", required=True, help="output directory for hypotest.json, hypotest.md, cls_limits.png")
+    hyp.add_argument("--quiet", action="store_true", help="no progress bar")
 
     lib = sub.add_parser("library", help="build the C++ library (if needed) and print its path, for macros")
     lib.add_argument("--rebuild", action="store_true")
@@ -162,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "validate":
             return _validate(args)
+        if args.command == "hypotest":
+            return _hypotest(args)
         return _demo(args)
     except KeyboardInterrupt:
         print("roosbi: interrupted", file=sys.stderr)
@@ -216,6 +279,7 @@ def _demo(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             methods=args.method,
             bootstrap=args.bootstrap,
+            calibration=args.calibration,
         )
     except KeyboardInterrupt:
         # run_demo stops at a safe point and leaves the output directory as it was.
@@ -232,20 +296,23 @@ def _demo(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from .stats import run_validation
 
-    point = {k: v for item in args.at for k, v in item.items()}
     try:
         results = run_validation(
             args.workspace,
             args.toys,
             args.out,
             seed=args.seed,
-            at=point,
+            points=args.at or None,
+            generator=args.generator,
             workers=args.workers,
             scheduler=args.scheduler,
             progress=not args.quiet,
         )
-    except KeyboardInterrupt:
-        print(f"roosbi: interrupted; nothing was written to {args.out}", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        # A study that stops writes the statistics of the toys that finished (run_validation).
+        n = getattr(err, "toys_finished", 0)
+        kept = f'the {n} finished toys are in {args.out}/ ("interrupted": true)' if n else "nothing was written"
+        print(f"roosbi: interrupted; {kept}" + ("" if n else f" to {args.out}"), file=sys.stderr)
         return 130
     from .stats import nll_results
 
@@ -253,7 +320,44 @@ def _validate(args: argparse.Namespace) -> int:
         for par, s in pars.items():
             cov = "-" if s["coverage_68"] is None else f"{s['coverage_68']:.3f} +- {s['coverage_68_err']:.3f}"
             print(f"{name:9s} {par} MINOS 68% coverage {cov}  failed {s['n_failed']}/{s['n_toys']}")
-    print(f"results in {args.out}/ (validation.json, validation.md, pulls.png)")
+    print(f"results in {args.out}/ (validation.json, validation.md, pulls.png, coverage_vs_point.png)")
+    return 0
+
+
+def _hypotest(args: argparse.Namespace) -> int:
+    from .stats.hypotest import run_hypotests
+
+    try:
+        results = run_hypotests(
+            args.workspace,
+            args.out,
+            toys=args.toys,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            seed=args.seed,
+            poi=args.poi,
+            cl=args.cl,
+            scan=args.scan,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(f"roosbi: interrupted; nothing was written to {args.out}", file=sys.stderr)
+        return 130
+
+    def limit(r: dict, kind: str) -> str:
+        if r[f"cls_limit_{kind}"] is None:
+            return "-"
+        e = r[f"cls_expected_{kind}"]
+        return f"{r[f'cls_limit_{kind}']:.3f} (exp {e['0']:.3f} [{e['-1']:.3f}, {e['1']:.3f}])"
+
+    head = f"{results['poi']} CLs {100 * results['cl']:g}% limit: asymptotic / toys"
+    print(f"{'NLL':9s} {'Z asym':>7s} {'Z toys':>7s}  {head}")
+    for name in results["nlls"]:
+        r = results[name]
+        z = "-" if r["significance_toys"] is None else f"{r['significance_toys']:.2f}"
+        z = f">{z}" if r["significance_toys_lower_bound"] else z
+        print(f"{name:9s} {r['significance_asymptotic']:7.2f} {z:>7s}  {limit(r, 'asymptotic')} / {limit(r, 'toys')}")
+    print(f"results in {args.out}/ (hypotest.json, hypotest.md, cls_limits.png)")
     return 0
 
 

@@ -168,6 +168,18 @@ def test_a_demo_directory_works_with_no_further_options(demo, capsys):
     assert "MINOS 68% coverage" in capsys.readouterr().out
 
 
+def test_cli_several_points_and_another_generator(demo, tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = ["validate", str(demo), "--toys", "2", "--workers", "1", "--quiet", "--out", str(out)]
+    assert main([*argv, "--at", "mu=2", "--at", "mu=3", "--generator", "learned"]) == 0
+    res = json.loads((out / "validation.json").read_text())
+    assert [p["point"] for p in res["points"]] == [{"mu": 2.0}, {"mu": 3.0}]
+    assert res["generator"] == "learned"
+    assert "coverage_vs_point.png" in capsys.readouterr().out
+    assert main([*argv, "--generator", "nonsense"]) == 2
+    assert "nonsense" in capsys.readouterr().err
+
+
 def test_closure_toys_from_the_learned_pdf(demo, tmp_path):
     """The learned NLL fitted to toys drawn from the learned pdf: its pulls are those of a true model."""
     res = run_validation(demo, 6, tmp_path, seed=5, generator="learned", workers=1, progress=False)
@@ -350,7 +362,8 @@ def test_a_worker_that_dies_mid_study_loses_no_toy(workspace, one_worker):
 
     from distributed import Client, LocalCluster
 
-    from roosbi.stats.toys import absolute_path, run_on_dask
+    from roosbi.stats.cluster import absolute_path
+    from roosbi.stats.toys import run_on_dask
     from roosbi.stats.validate import summarize as summary
 
     _, one = one_worker

@@ -19,17 +19,8 @@ from ..exceptions import InputError
 from ..interrupts import deferred_interrupts, interruptible
 from ..output_dir import check_output_dir, publish, staging
 from ..report import write_json
-from .toys import (
-    StudySetup,
-    absolute_path,
-    check_point,
-    check_workers,
-    connect,
-    default_point,
-    read_setup,
-    run_in_process,
-    run_on_dask,
-)
+from .cluster import absolute_path, check_workers, connect, workspace_file
+from .toys import StudySetup, check_point, default_point, read_setup, run_in_process, run_on_dask
 from .validation_report import fit_rows, markdown, plot_coverage, plot_pulls
 
 log = logging.getLogger(__name__)
@@ -40,16 +31,6 @@ VALIDATION_FILES = ("validation.json", "validation.md", "pulls.png", "coverage_v
 Z95 = 1.959963984540054
 #: Profile delta NLL at the edge of the 95 % MINOS interval (chi2 quantile of one degree of freedom, / 2).
 DNLL95 = 0.5 * Z95**2
-
-
-def _workspace_file(path: str | os.PathLike) -> Path:
-    """A workspace file, or a ``roosbi demo`` output directory holding workspace.root."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "workspace.root"
-    if not path.is_file():
-        raise InputError(f"no workspace file at '{path}': give a workspace.root or a roosbi demo output directory")
-    return path
 
 
 def run_validation(
@@ -115,7 +96,7 @@ def run_validation(
     _check_numbers(n_toys, workers, scheduler, seed)
     requested = _requested_points(at, points)
     out = Path(out)
-    path = absolute_path(_workspace_file(workspace))
+    path = absolute_path(workspace_file(workspace))
     from ..workspace import open_workspace
 
     with deferred_interrupts() as guard:
