@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..exceptions import InputError
+from ..interrupts import interruptible
 
 log = logging.getLogger(__name__)
 
@@ -170,3 +173,25 @@ def workspace_file(path: str | os.PathLike) -> Path:
     if not path.is_file():
         raise InputError(f"no workspace file at '{path}': give a workspace.root or a roosbi demo output directory")
     return path
+
+
+@contextmanager
+def dask_workers(scheduler: str | None, n_workers: int, path: str) -> Iterator[tuple[object, int]]:
+    """The workers of a study: ``(client, n_workers)``, with ``client`` None to run in this process.
+
+    No scheduler and at most one worker: this process. Otherwise a client (:func:`connect`) whose
+    workers have passed :func:`check_workers` for ``path``; it is closed, with its cluster, when
+    the block ends.
+    """
+    if scheduler is None and n_workers <= 1:
+        yield None, 1
+        return
+    client, cluster = connect(scheduler, n_workers)
+    try:
+        with interruptible():  # the probe may wait on workers that build the library
+            n_workers = check_workers(client, path)
+        yield client, n_workers
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

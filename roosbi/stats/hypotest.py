@@ -30,7 +30,7 @@ from ..library import import_root
 from ..output_dir import check_output_dir, publish, staging
 from ..report import write_json
 from ..workspace import DATA_MARK, PARAMETERS_MARK, open_workspace
-from .cluster import RETRIES, absolute_path, check_workers, connect, workspace_file
+from .cluster import RETRIES, absolute_path, dask_workers, workspace_file
 from .hypotest_report import markdown, plot_limits
 from .toys import marked_pdfs
 
@@ -416,12 +416,7 @@ def run_hypotests(
         _check(toys, workers, scheduler, seed, cl, scan, var)
         check_output_dir(out)
         n_workers = (workers or os.cpu_count() or 1) if toys else 1
-        client = cluster = None
-        if toys and (scheduler is not None or n_workers > 1):
-            client, cluster = connect(scheduler, n_workers)
-        try:
-            if client is not None:
-                n_workers = check_workers(client, path)
+        with dask_workers(scheduler if toys else None, n_workers, path) as (client, n_workers):
             t0 = time.perf_counter()
             lo, hi, n = scan or (var.getMin(), var.getMax(), FIRST_POINTS + 1)
             grid = np.linspace(lo, hi, n)[0 if scan else 1 :]  # the first scan leaves out the lower limit
@@ -449,11 +444,6 @@ def run_hypotests(
                     for name in models:
                         results[name].update(merge_toys(chunks, name, var, grid, cl))
             wall_s = time.perf_counter() - t0
-        finally:
-            if client is not None:
-                client.close()
-            if cluster is not None:
-                cluster.close()
         no_toys = dict.fromkeys(("significance_toys", "p0_toys", "p0_toys_err", "significance_toys_lower_bound",
                                  "cls_limit_toys", "cls_expected_toys", "scan_toys"))  # fmt: skip
         summary = dict(workspace=path, poi=var.GetName(), cl=cl, toys=toys, workers=n_workers, seed=seed, wall_s=wall_s)

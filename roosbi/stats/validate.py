@@ -19,7 +19,7 @@ from ..exceptions import InputError
 from ..interrupts import deferred_interrupts, interruptible
 from ..output_dir import check_output_dir, publish, staging
 from ..report import write_json
-from .cluster import absolute_path, check_workers, connect, workspace_file
+from .cluster import absolute_path, dask_workers, workspace_file
 from .toys import StudySetup, check_point, default_point, read_setup, run_in_process, run_on_dask
 from .validation_report import fit_rows, markdown, plot_coverage, plot_pulls
 
@@ -110,15 +110,9 @@ def run_validation(
         full = [{n: {**best, **p}[n] for n in setup.parameters} for p in checked]
         check_generation(ws, setup, full)
         n_workers = workers if workers is not None else (os.cpu_count() or 1)
-        client = cluster = None
-        if scheduler is not None or n_workers > 1:
-            client, cluster = connect(scheduler, n_workers)
         toys: list[dict] = []
         failure = None
-        try:
-            if client is not None:
-                with interruptible():
-                    n_workers = check_workers(client, path)
+        with dask_workers(scheduler, n_workers, path) as (client, n_workers):
             log.info(
                 "%d toys per point of '%s' at %s, fitting %s on %d worker(s)",
                 n_toys,
@@ -138,11 +132,6 @@ def run_validation(
             except BaseException as err:  # noqa: BLE001 - re-raised below, once the finished toys are written
                 failure = err
             wall_s = time.perf_counter() - t0
-        finally:
-            if client is not None:
-                client.close()
-            if cluster is not None:
-                cluster.close()
         toys.sort(key=lambda t: (t["point"], t["toy"]))
         results = study_results(path, setup, n_toys, seed, full, n_workers, wall_s, toys, failure is not None)
         if failure is None:
