@@ -138,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
         "(default: normalization)",
     )
 
+    _run_parser(sub)
+
     val = sub.add_parser("validate", help="toy study of a workspace's NLLs: bias, pulls, coverage (on Dask)")
     val.add_argument("workspace", help="workspace.root marked by roosbi (or a roosbi demo output directory)")
     val.add_argument("--toys", type=_integer(1, " (a study needs toys)"), required=True, help="number of toys")
@@ -189,6 +191,54 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_parser(sub) -> None:
+    """``roosbi run``: the demo's pipeline on a user's workspace, from options or a study file (.toml)."""
+    from .demo import MIN_N_TRAIN
+    from .morphing import SETTINGS
+
+    run = sub.add_parser(
+        "run",
+        help="run the demo's pipeline on your own workspace (WORKSPACE.root with options, or STUDY.toml)",
+        description="Simulate from your pdf, train, fit learned, morphed and analytic NLLs to your data, and write "
+        "the demo's report. Give WORKSPACE.root and the options, or a study file STUDY.toml whose keys are the "
+        "options' names with underscores (options given with a study file replace its keys). docs/run.md.",
+    )
+    run.add_argument("source", help="WORKSPACE.root, or a study file STUDY.toml")
+    run.add_argument("--pdf", default=None, help="the pdf p(x|theta): simulator and analytic model")
+    run.add_argument("--observables", default=None, help="observables, comma-separated: x[,y]")
+    run.add_argument("--parameters", default=None, help="parameters with finite ranges, comma-separated: mu[,s]")
+    run.add_argument("--data", default=None, help="the observed dataset")
+    run.add_argument(
+        "--reference",
+        default=None,
+        help="a pdf name, a parameter point mu=1.0[,s=2] (the simulator there), or marginal; "
+        "default: uniform over the observables' ranges",
+    )
+    run.add_argument("--analytic", default=None, help="the pdf fitted as 'analytic' (default: --pdf)")
+    run.add_argument("--workspace-name", default=None, help="the workspace in the file, if it holds several")
+    run.add_argument("--name", default=None, help="the study's name in the report (default: the file's name)")
+    run.add_argument("--out", default=None, help="output directory (required unless the study file gives out)")
+    run.add_argument("--seed", type=_integer(0, " (numpy seeds are non-negative)"), default=None, help="default 1")
+    run.add_argument("--estimator", choices=("torch", "sklearn"), default=None, help="default: torch if installed")
+    run.add_argument("--device", type=_device, default=None, help="auto, cpu, cuda or cuda:N (torch only)")
+    run.add_argument(
+        "--n-train", type=_integer(MIN_N_TRAIN), default=None, help="target events (as many reference events)"
+    )
+    run.add_argument(
+        "--method",
+        type=_methods,
+        default=None,
+        help="training method(s), comma-separated: carl (default), rolr, rascal, alice, alices, cascal, sally",
+    )
+    run.add_argument("--epochs", type=_integer(1), default=None, help="maximum training epochs")
+    run.add_argument("--morph-grid", type=_integer(2), default=None, help="morphing templates per parameter (5)")
+    run.add_argument("--morph-setting", default=None, choices=SETTINGS, help="RooMomentMorphFuncND setting")
+    run.add_argument("--self-normalized", action="store_true", default=None, help="do not normalise over x")
+    run.add_argument("--bootstrap", action="store_true", default=None, help="as for demo: the training error")
+    run.add_argument("--no-plots", action="store_true", default=None)
+    run.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
+
+
 def _default_estimator() -> str:
     try:
         import torch  # noqa: F401
@@ -225,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "hypotest":
             return _hypotest(args)
+        if args.command == "run":
+            return _run(args)
         return _demo(args)
     except KeyboardInterrupt:
         print("roosbi: interrupted", file=sys.stderr)
@@ -290,6 +342,32 @@ def _demo(args: argparse.Namespace) -> int:
         for par, r in fit["params"].items():
             print(f"{name:{width}s} {par} = {r['value']:.4f} +- {r['error']:.4f}  (status {fit['status']})")
     print(f"results in {args.out}/ (report.md, results.json, workspace.root, model.onnx, PNGs)")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .interrupts import deferred_interrupts
+    from .run import STUDY_KEYS, load_study, run_study
+
+    options = {key: value for key, value in vars(args).items() if key in STUDY_KEYS and value is not None}
+    with deferred_interrupts():
+        if Path(args.source).suffix.lower() == ".toml":
+            settings = {**load_study(args.source), **options}  # the options replace the file's keys
+        else:
+            settings = {"workspace": args.source, **options}
+    out = settings.get("out")
+    try:
+        results = run_study(settings)
+    except KeyboardInterrupt:
+        print(f"roosbi: interrupted; nothing was written to {out}", file=sys.stderr)
+        return 130
+    width = max(9, *map(len, results["fits"]))
+    for name, fit in results["fits"].items():
+        for par, r in fit["params"].items():
+            print(f"{name:{width}s} {par} = {r['value']:.4f} +- {r['error']:.4f}  (status {fit['status']})")
+    print(f"results in {out}/ (report.md, results.json, workspace.root, model.onnx, PNGs)")
     return 0
 
 

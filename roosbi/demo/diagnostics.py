@@ -8,7 +8,7 @@ import logging
 import numpy as np
 
 from ..data.problems import Problem
-from ..data.simulate import generate_reference
+from ..data.simulate import generate_reference, generate_target, sample_prior
 from ..exceptions import RoosbiError
 from ..stats.calibration import normalization_checks
 from .methods import Learned
@@ -68,3 +68,14 @@ def normalization_notes(checks: dict[str, list[dict]]) -> list[str]:
             f"{worst['pull']:+.1f} sigma at {point}. results.json: normalization_check."
         )
     return notes
+
+
+def marginal_normalization_report(prob: Problem, learned, seed: int) -> dict[str, list[dict]]:
+    """E_p(x)[r(x|theta)] at the check points over fresh events of the marginal (x simulated at prior draws)."""
+    ratios = {item.key: item.ratio for item in learned if item.ratio is not None}
+    if not ratios:
+        return {}
+    rng = np.random.default_rng(seed)
+    x_marginal = generate_target(prob, sample_prior(prob, CHECK_EVENTS, rng), int(rng.integers(1, 2**31 - 1)))
+    points = check_points(prob)
+    return {key: normalization_checks(ratio, x_marginal, points) for key, ratio in ratios.items()}

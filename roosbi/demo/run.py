@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import __version__
 from ..data.problems import Problem, make_problem
+from ..data.simulate import simulate
 from ..exceptions import InputError
 from ..inference import create_nll, fit_nll, grid_start
 from ..interrupts import checkpoint, deferred_interrupts
@@ -24,10 +25,16 @@ from ..report import markdown_report, results_dict, write_json
 from ..report.demo_figures import mixture_figures, problem_figures
 from ..workspace import mark_fits
 from . import terms as term_stages
-from .diagnostics import check_seed, normalization_notes, normalization_report
+from .diagnostics import check_seed, marginal_normalization_report, normalization_notes, normalization_report
 from .methods import learn, simulate_training, training_summary
 from .pdfs import member_pdf, mixture_pdfs, morphing_pdfs, term_pdfs
-from .settings import CALIBRATION_SHARE, DEMO_DEFAULTS, check_demo_settings, check_methods
+from .settings import (
+    CALIBRATION_SHARE,
+    DEMO_DEFAULTS,
+    STUDY_DEFAULTS,
+    check_demo_settings,
+    check_methods,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +161,7 @@ def run_demo(
         )
         methods = check_methods(methods, problem, estimator)
         with staging(out) as stage:
-            results = _pipeline(
+            results = pipeline(
                 problem=problem,
                 out=out,
                 stage=stage,
@@ -180,9 +187,9 @@ def run_demo(
     return results
 
 
-def _pipeline(
+def pipeline(
     *,
-    problem: str,
+    problem: str | Problem,
     out: Path,
     stage: Path,
     seed: int,
@@ -199,32 +206,52 @@ def _pipeline(
     methods: list[str],
     bootstrap: bool = False,
     calibration: str = "normalization",
+    reference: str | None = None,
+    analytic: str | None = None,
+    source: dict | None = None,
+    extra_notes: list[str] | None = None,
 ) -> dict:
-    """The stages of :func:`run_demo`, writing into ``stage``; what is written names ``out``."""
+    """The stages of :func:`run_demo`, writing into ``stage``; what is written names ``out``.
+
+    ``problem`` is a built-in problem's name (:func:`run_demo`) or a ready Problem
+    (:func:`~roosbi.run.study.run_problem`, which alone passes ``reference``, ``analytic``,
+    ``source`` and ``extra_notes``).
+    """
     t_start = time.perf_counter()
     ROOT = import_root()
     ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
     library = load_library()
 
     seed_data, seed_sample, seed_net, seed_templates = stage_seeds(seed)
-    prob = make_problem(problem, seed=seed_data)
+    builtin = isinstance(problem, str)
+    if builtin:
+        prob = make_problem(problem, seed=seed_data)
+        defaults = DEMO_DEFAULTS.get(problem, DEMO_DEFAULTS["gauss1d"])
+    else:
+        prob, defaults = problem, STUDY_DEFAULTS
     is_mixture = "signal" in prob.components and "background" in prob.components
-    defaults = DEMO_DEFAULTS.get(problem, DEMO_DEFAULTS["gauss1d"])
+    marginal = reference == "marginal"
+    if marginal:  # p(x) is unknown: -sum log r is the NLL up to a constant in theta
+        normalize = False
     n_train = defaults["n_train"] if n_train is None else n_train
     if "n_templates" in defaults:
         n_templates = defaults["n_templates"] if n_templates is None else n_templates
         if n_templates ** len(prob.parameters) > MAX_TEMPLATES:
             raise InputError(
                 f"{n_templates} templates per parameter make a grid of {n_templates ** len(prob.parameters)} "
-                f"templates for the {len(prob.parameters)} parameters of '{problem}', more than {MAX_TEMPLATES}: "
-                "lower --templates"
+                f"templates for the {len(prob.parameters)} parameters of '{prob.name}', more than {MAX_TEMPLATES}: "
+                + ("lower --templates" if builtin else "lower --morph-grid")
             )
     checkpoint()
     t0 = time.perf_counter()
     # A generator's term sample (the eft problem) replaces simulation at parameter points.
-    terms = term_stages.term_sample(prob, n_train, seed_sample) if prob.name in term_stages.TERM_SAMPLES else None
+    terms = None
+    if builtin and prob.name in term_stages.TERM_SAMPLES:
+        terms = term_stages.term_sample(prob, n_train, seed_sample)
     if terms is not None:
         sample = term_stages.training_sample(prob, terms, n_train, seed_sample)
+    elif marginal:  # no gold against the marginal: run_study refuses the methods that need it
+        sample = simulate(prob, n_target=n_train, seed=seed_sample, reference="marginal")
     else:
         sample = simulate_training(prob, n_train, seed_sample, methods, is_mixture)
     held_out = None
@@ -248,6 +275,9 @@ def _pipeline(
         pdfs, notes = term_pdfs(prob, learned, terms, normalize, n_bins or defaults["n_bins"])
     else:
         pdfs, notes = morphing_pdfs(prob, learned, normalize, morph_setting, n_templates, n_train, seed_templates)
+    if analytic:
+        pdfs["analytic"] = analytic
+    notes[:0] = extra_notes or []  # where the model came from, first
     checkpoint()
 
     t0 = time.perf_counter()
@@ -262,7 +292,8 @@ def _pipeline(
     checkpoint()
     figures = {}
     if plots:
-        ratios = {item.key: item.ratio for item in learned if item.ratio is not None}
+        # Against the marginal there is no density p(x) to draw the exact ratio with.
+        ratios = {} if marginal else {item.key: item.ratio for item in learned if item.ratio is not None}
         histories = {item.method: item.estimator.history_ for item in learned}
         if is_mixture:
             figures = mixture_figures(
@@ -291,10 +322,15 @@ def _pipeline(
         training=training_summary(estimator, sample, learned),
         timings=timings,
     )
+    if source is not None:
+        results["source"] = source
     if bootstrap:
         add_member_fits(results, members)
     if is_mixture:
         results["calibration"] = {"held_out_share": CALIBRATION_SHARE, **ratio_calibration.as_dict()}
+    elif marginal:
+        results["normalization_check"] = marginal_normalization_report(prob, learned, check_seed(seed))
+        notes.extend(normalization_notes(results["normalization_check"]))
     elif terms is None:
         results["normalization_check"] = normalization_report(prob, learned, check_seed(seed))
         notes.extend(normalization_notes(results["normalization_check"]))
@@ -303,7 +339,15 @@ def _pipeline(
         f"Fit any NLL again without Python: root -b -q 'macros/fit_workspace.C(\"{out / 'workspace.root'}\")' "
         f"(library: {library})."
     )
-    write_atomic(stage / "report.md", markdown_report(results, fits, figures, notes).encode())
+    report = markdown_report(results, fits, figures, notes)
+    if not prob.truth:  # data given, not generated: the report's first line says where they come from
+        origin = f" of '{source['workspace']}'" if source and "workspace" in source else ""
+        report = report.replace(
+            "Observed data generated with . ",
+            f"Observed data: '{prob.observed_data}'{origin} ({prob.data().numEntries()} entries). ",
+            1,
+        )
+    write_atomic(stage / "report.md", report.encode())
     return results
 
 

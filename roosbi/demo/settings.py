@@ -28,6 +28,10 @@ DEMO_DEFAULTS = {
     "eft": {"n_train": 50_000, "n_bins": 36},  # term morph (and SALLY's term templates) over 36 bins
 }
 
+#: The training budget of a problem read from a user's workspace (``roosbi run``): gauss1d's, with
+#: ``n_templates`` morphing templates per parameter (``--morph-grid``).
+STUDY_DEFAULTS = {"n_train": 50_000, "n_templates": 5}
+
 
 #: Fewest training events (per class) run_demo accepts: fewer leave the held-out validation
 #: events and the score templates nearly empty.
@@ -59,10 +63,67 @@ def check_demo_settings(
         Naming the first bad setting and what it may be.
     """
     from ..data.builtin import PROBLEMS
-    from ..estimators.torch_mlp import resolve_device
 
     if problem not in PROBLEMS:
         raise InputError(f"unknown problem '{problem}'; choose one of: {', '.join(PROBLEMS)}")
+    defaults = DEMO_DEFAULTS.get(problem, DEMO_DEFAULTS["gauss1d"])
+    _check_run_settings(
+        problem,
+        defaults,
+        seed,
+        estimator,
+        device,
+        n_train,
+        n_templates,
+        n_bins,
+        morph_setting,
+        methods,
+        bootstrap,
+        calibration,
+    )
+
+
+def check_study_settings(
+    seed: int = 1,
+    estimator: str = "torch",
+    device: str = "auto",
+    n_train: int | None = None,
+    n_templates: int | None = None,
+    morph_setting: str = "Linear",
+    methods: Sequence[str] = ("carl",),
+    bootstrap: bool = False,
+) -> None:
+    """:func:`check_demo_settings` for a problem read from a user's workspace (``roosbi run``).
+
+    Its defaults are :data:`STUDY_DEFAULTS`; ``n_templates`` is the morphing grid per parameter.
+
+    Raises
+    ------
+    InputError
+        Naming the first bad setting and what it may be.
+    """
+    _check_run_settings(
+        "", STUDY_DEFAULTS, seed, estimator, device, n_train, n_templates, None, morph_setting, methods, bootstrap, None
+    )
+
+
+def _check_run_settings(
+    problem: str,
+    defaults: dict,
+    seed,
+    estimator: str,
+    device: str,
+    n_train: int | None,
+    n_templates: int | None,
+    n_bins: int | None,
+    morph_setting: str,
+    methods: Sequence[str],
+    bootstrap: bool,
+    calibration: str | None,
+) -> None:
+    """The checks shared by the demo and ``roosbi run``; ``problem`` is "" for a user's workspace."""
+    from ..estimators.torch_mlp import resolve_device
+
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"the seed must be an integer >= 0 (numpy seeds are non-negative), not {seed!r}")
     if estimator not in ("torch", "sklearn"):
@@ -75,7 +136,6 @@ def check_demo_settings(
             resolve_device(device)
         except ModuleNotFoundError as err:
             raise InputError(str(err)) from err
-    defaults = DEMO_DEFAULTS.get(problem, DEMO_DEFAULTS["gauss1d"])
     n_train = defaults["n_train"] if n_train is None else n_train
     if n_train < MIN_N_TRAIN:
         raise InputError(f"n_train must be at least {MIN_N_TRAIN} events, not {n_train}")
@@ -89,7 +149,8 @@ def check_demo_settings(
     if n_train // n_templates < MIN_TEMPLATE_EVENTS:
         raise InputError(
             f"{n_train} training events make templates of {n_train // n_templates} events ({n_templates} per "
-            f"parameter); each needs at least {MIN_TEMPLATE_EVENTS}: raise n_train or lower n_templates"
+            f"parameter); each needs at least {MIN_TEMPLATE_EVENTS}: raise n_train or lower "
+            + ("n_templates" if problem else "morph_grid")
         )
     if morph_setting not in SETTINGS:
         raise InputError(f"unknown morphing setting '{morph_setting}'; choose one of: {', '.join(SETTINGS)}")

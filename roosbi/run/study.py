@@ -1,0 +1,381 @@
+"""Studies: the settings of ``roosbi run`` (a dict or a TOML file) checked, and the pipeline run on them.
+
+:func:`run_study` reads a study (the keys of :data:`STUDY_KEYS`, from a dict or a TOML file;
+relative paths in a file resolve against its directory), builds the problem with
+:func:`~roosbi.run.problem.problem_from_workspace` and runs the demo's pipeline on it
+(:func:`run_problem`). An unknown key is an error that names it and the closest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..data.problems import Problem
+from ..demo.run import pipeline
+from ..demo.settings import check_methods, check_study_settings
+from ..estimators.losses import METHODS
+from ..exceptions import InputError
+from ..interrupts import checkpoint, deferred_interrupts
+from ..output_dir import check_output_dir, publish, staging
+from .problem import name_list, parse_reference, problem_from_workspace, source_record, string_value, study_notes
+
+log = logging.getLogger(__name__)
+
+#: Every key of a study (a TOML file, or the dict of :func:`run_study`): each is the option of
+#: ``roosbi run`` of the same name with dashes (``n_train``: ``--n-train``; ``workspace`` is the
+#: first argument). Required: workspace, pdf, observables, parameters, data, out.
+STUDY_KEYS = {
+    "workspace": "the ROOT file holding the workspace",
+    "workspace_name": "the workspace's name in the file (needed only when it holds several)",
+    "pdf": "the pdf p(x|theta): the simulator, and the analytic model unless 'analytic' names another",
+    "observables": "the observables x (a list, or names separated by commas)",
+    "parameters": "the parameters theta, each with a finite range: the uniform prior and training range",
+    "data": "the observed dataset (RooDataSet or RooDataHist)",
+    "reference": "a pdf name, a parameter point 'mu=1.0[,s=2]', or 'marginal' (default: uniform over x)",
+    "analytic": "the pdf fitted as 'analytic' (default: pdf)",
+    "name": "the study's name in the report (default: the workspace file's name without .root)",
+    "out": "output directory",
+    "seed": "seed of the training sample, the network and the templates (default 1)",
+    "estimator": "torch or sklearn (default: torch if installed)",
+    "device": "auto, cpu, cuda or cuda:N (default auto; torch only)",
+    "method": "training method(s): carl (default), rolr, rascal, alice, alices, cascal, sally",
+    "n_train": "target events for training, as many reference events (default 50000)",
+    "epochs": "maximum training epochs",
+    "morph_grid": "morphing templates per parameter (default 5)",
+    "morph_setting": "RooMomentMorphFuncND setting (default Linear)",
+    "self_normalized": "do not normalise the learned pdf over x (default false)",
+    "bootstrap": "train each ensemble member on a bootstrap resample (default false)",
+    "no_plots": "write no PNG figures (default false)",
+    "quiet": "no progress bars (default false)",
+}
+
+
+_REQUIRED = ("workspace", "pdf", "observables", "parameters", "data", "out")
+
+
+_STRINGS = ("workspace", "workspace_name", "pdf", "data", "analytic", "name", "out", "estimator", "device")
+_STRINGS += ("morph_setting",)
+
+
+_LISTS = ("observables", "parameters", "method")
+
+
+_INTEGERS = ("seed", "n_train", "epochs", "morph_grid")
+
+
+_BOOLEANS = ("self_normalized", "bootstrap", "no_plots", "quiet")
+
+
+def load_study(path: str | os.PathLike) -> dict:
+    """Read a study file (TOML): its keys checked (:data:`STUDY_KEYS`), relative paths made absolute.
+
+    ``workspace`` and ``out``, when relative, are relative to the study file's directory.
+    """
+    tomllib = _toml_reader()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"study file '{path}' does not exist" if not path.exists() else f"'{path}' is not a file")
+    try:
+        with open(path, "rb") as stream:
+            settings = tomllib.load(stream)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"study file '{path}' is not valid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"study file '{path}' is not UTF-8 text: {err}") from None
+    check_keys(settings, f"study file '{path}'")
+    base = path.resolve().parent
+    for key in ("workspace", "out"):
+        if isinstance(settings.get(key), str) and settings[key] and not Path(settings[key]).is_absolute():
+            settings[key] = os.path.normpath(base / settings[key])
+    return settings
+
+
+def _toml_reader():
+    """The TOML reader: tomllib (Python 3.11+), or tomli where it is installed on Python 3.10."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise InputError(
+                "reading a study file needs Python 3.11 (tomllib) or the tomli package: pip install tomli"
+            ) from None
+    return tomllib
+
+
+def check_keys(settings: Mapping, where: str = "the study") -> None:
+    """Refuse a key that is not in :data:`STUDY_KEYS`, naming it, the closest valid key and all of them."""
+    for key in settings:
+        if key not in STUDY_KEYS:
+            close = difflib.get_close_matches(str(key), STUDY_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise InputError(
+                f"unknown key '{key}' in {where}{hint}; valid keys: {', '.join(STUDY_KEYS)}",
+            )
+
+
+def study_settings(settings: Mapping) -> dict:
+    """The study's settings checked for their types, with every default filled in."""
+    check_keys(settings)
+    missing = [key for key in _REQUIRED if settings.get(key) in (None, "", [])]
+    if missing:
+        options = [f"--{key.replace('_', '-')}" for key in missing if key != "workspace"]
+        raise InputError(
+            f"the study needs {', '.join(missing)}"
+            + (f" (on the command line: {', '.join(options)})" if options else "")
+            + "; "
+            + "; ".join(f"{key}: {STUDY_KEYS[key]}" for key in missing)
+        )
+    study = {
+        "workspace_name": None,
+        "reference": None,
+        "analytic": None,
+        "name": None,
+        "seed": 1,
+        "estimator": None,
+        "device": "auto",
+        "method": ["carl"],
+        "n_train": None,
+        "epochs": None,
+        "morph_grid": None,
+        "morph_setting": "Linear",
+        "self_normalized": False,
+        "bootstrap": False,
+        "no_plots": False,
+        "quiet": False,
+    }
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key in _STRINGS:
+            study[key] = string_value(value, key)
+        elif key in _LISTS:
+            study[key] = name_list(value, key)
+        elif key in _INTEGERS:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InputError(f"{key} must be an integer, not {value!r}")
+            study[key] = value
+        elif key in _BOOLEANS:
+            if not isinstance(value, bool):
+                raise InputError(f"{key} must be true or false, not {value!r}")
+            study[key] = value
+        else:  # reference: a string or a table of parameter values
+            study[key] = value
+    if study["epochs"] is not None and study["epochs"] < 1:
+        raise InputError(f"epochs must be at least 1, not {study['epochs']}")
+    if study["estimator"] is None:
+        study["estimator"] = default_estimator()
+    return study
+
+
+def default_estimator() -> str:
+    """The default estimator: torch if it is installed, else sklearn."""
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError:
+        return "sklearn"
+    return "torch"
+
+
+def run_study(settings: Mapping | str | os.PathLike, out: str | os.PathLike | None = None) -> dict:
+    """Run the demo's pipeline on a user's workspace: simulate, train, export, wrap, fit, report.
+
+    Parameters
+    ----------
+    settings : dict, or path of a study file (TOML)
+        The keys of :data:`STUDY_KEYS`. In a file, relative ``workspace`` and ``out`` paths are
+        relative to the file's directory; in a dict, to the working directory.
+    out : path, optional
+        Output directory; replaces the settings' ``out``.
+
+    Returns
+    -------
+    dict
+        The content of results.json: the demo's, with ``"problem"`` the study's name, ``"truth"``
+        empty and ``"source"`` saying what was read (file, names, reference, constants).
+
+    Raises
+    ------
+    InputError
+        For an unknown key, a bad setting or name, before any work
+        (:func:`problem_from_workspace`, :func:`~roosbi.demo.settings.check_study_settings`).
+    KeyboardInterrupt
+        On Ctrl-C, at the next safe point, ``out`` as it was.
+    """
+    if isinstance(settings, (str, os.PathLike)):
+        settings = load_study(settings)
+    elif not isinstance(settings, Mapping):
+        raise InputError(f"settings must be a dict or the path of a study file (TOML), not {type(settings).__name__}")
+    settings = dict(settings)
+    if out is not None:
+        settings["out"] = os.fspath(out)
+    study = study_settings(settings)
+    with deferred_interrupts():  # torch and ROOT are imported and called: see roosbi.interrupts
+        check_study_settings(
+            study["seed"],
+            study["estimator"],
+            study["device"],
+            study["n_train"],
+            study["morph_grid"],
+            study["morph_setting"],
+            study["method"],
+            study["bootstrap"],
+        )
+        methods = check_methods(study["method"], "", study["estimator"])
+        if parse_reference(study["reference"]) == "marginal":
+            gold = [m for m in methods if m in METHODS and METHODS[m].needs]
+            if gold:
+                raise InputError(
+                    f"{', '.join(gold)} need{'s' if len(gold) == 1 else ''} the joint ratio, which the marginal "
+                    "reference does not have: use carl, or a point reference (e.g. --reference mu=1.0)"
+                )
+        check_output_dir(study["out"])
+        problem = problem_from_workspace(
+            study["workspace"],
+            study["pdf"],
+            study["observables"],
+            study["parameters"],
+            study["data"],
+            reference=study["reference"],
+            analytic=study["analytic"],
+            name=study["name"],
+            workspace_name=study["workspace_name"],
+        )
+    return run_problem(
+        problem,
+        study["out"],
+        seed=study["seed"],
+        estimator=study["estimator"],
+        device=study["device"],
+        n_train=study["n_train"],
+        estimator_settings={} if study["epochs"] is None else {"max_epochs": study["epochs"]},
+        normalize=not study["self_normalized"],
+        morph_setting=study["morph_setting"],
+        n_templates=study["morph_grid"],
+        progress=not study["quiet"],
+        plots=not study["no_plots"],
+        methods=methods,
+        bootstrap=study["bootstrap"],
+        reference="marginal" if problem.reference_kind == "marginal" else None,
+        analytic=problem.analytic_pdf,
+        source=source_record(problem),
+        notes=study_notes(problem),
+    )
+
+
+def run_problem(
+    prob: Problem,
+    out: str | os.PathLike,
+    *,
+    seed: int = 1,
+    estimator: str = "torch",
+    device: str = "auto",
+    n_train: int | None = None,
+    estimator_settings: dict | None = None,
+    normalize: bool = True,
+    morph_setting: str = "Linear",
+    n_templates: int | None = None,
+    progress: bool = True,
+    plots: bool = True,
+    methods: Sequence[str] | str = ("carl",),
+    bootstrap: bool = False,
+    reference: str | None = None,
+    analytic: str | None = None,
+    source: dict | None = None,
+    notes: Sequence[str] = (),
+) -> dict:
+    """The demo's pipeline on a ready :class:`~roosbi.data.problems.Problem` (``roosbi run``).
+
+    Simulate from ``prob.target_pdf``, train, export, wrap, build the morphing baseline and fit
+    ``learned``, ``morphed`` and ``analytic`` on ``prob.observed_data``; the files are the demo's
+    (:func:`run_demo`, whose arguments of the same names these are). Defaults:
+    :data:`~roosbi.demo.settings.STUDY_DEFAULTS`. The problem's seed of the observed data is not
+    used (the data are given).
+
+    Parameters
+    ----------
+    prob : Problem
+        The problem: any but a mixture (the learned pdfs are r p_ref, the baseline is morphing).
+    out : path
+        Output directory, written as :func:`run_demo` writes it.
+    seed, estimator, device, n_train, estimator_settings, normalize, morph_setting, n_templates
+        As for :func:`run_demo` (``n_templates``: morphing templates per parameter).
+    progress, plots, methods, bootstrap
+        As for :func:`run_demo`.
+    reference : {None, "marginal"}
+        None: the problem's own reference (its ``reference_point`` if it has one, else its
+        ``reference_pdf``). ``"marginal"``: the reference class is simulated at parameters drawn
+        from the prior (r = p(x|theta) / p(x)); the learned pdfs are then self-normalised
+        (``normalize`` is ignored), the normalisation check draws fresh events from the marginal,
+        and ratio.png is not drawn (no density p(x) to compare with).
+    analytic : str, optional
+        The pdf fitted as ``analytic`` (default: ``prob.target_pdf``).
+    source : dict, optional
+        Written to results.json as ``"source"`` (where the problem came from).
+    notes : sequence of str
+        More lines for report.md's notes.
+
+    Raises
+    ------
+    InputError
+        For a bad setting (:func:`~roosbi.demo.settings.check_study_settings`), a mixture problem
+        (use :func:`run_demo`), or an output directory that cannot be written, before any work.
+    KeyboardInterrupt
+        On Ctrl-C, at the next safe point, ``out`` as it was.
+    """
+    out = Path(out)
+    require_problem(prob)
+    if reference not in (None, "marginal"):
+        raise InputError(f"reference must be None (the problem's own) or 'marginal', not {reference!r}")
+    with deferred_interrupts() as interrupts:
+        check_study_settings(seed, estimator, device, n_train, n_templates, morph_setting, methods, bootstrap)
+        methods = check_methods(methods, "", estimator)
+        with staging(out) as stage:
+            results = pipeline(
+                problem=prob,
+                out=out,
+                stage=stage,
+                seed=seed,
+                estimator=estimator,
+                device=device,
+                n_train=n_train,
+                estimator_settings=estimator_settings,
+                normalize=normalize,
+                morph_setting=morph_setting,
+                n_templates=n_templates,
+                progress=progress,
+                plots=plots,
+                n_bins=None,
+                methods=methods,
+                bootstrap=bool(bootstrap),
+                reference=reference,
+                analytic=analytic,
+                source=source,
+                extra_notes=list(notes),
+            )
+            checkpoint()
+            publish(stage, out)
+            interrupts.done()
+    log.info("wrote %s", out)
+    return results
+
+
+def require_problem(prob) -> None:
+    """Refuse what :func:`run_problem` cannot run: not a Problem, a mixture or term-sample problem (run_demo's)."""
+    if not isinstance(prob, Problem):
+        raise InputError(f"expected a roosbi.Problem, not {type(prob).__name__}")
+    if "signal" in prob.components and "background" in prob.components:
+        raise InputError(
+            f"'{prob.name}' is a mixture (signal and background components): its score template baseline runs in "
+            "run_demo('mixture') only; mixtures from a user's workspace are planned"
+        )
+    if "expected_events" in prob.components:
+        raise InputError(
+            f"'{prob.name}' is given as a generator's term sample (an expected_events component): it runs in "
+            "run_demo('eft') only"
+        )
