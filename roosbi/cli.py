@@ -8,7 +8,7 @@ import math
 import re
 import sys
 
-from .exceptions import RoosbiError
+from .exceptions import InputError, RoosbiError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -130,6 +130,15 @@ def _parser() -> argparse.ArgumentParser:
         help="train each ensemble member on a bootstrap resample and report the members' spread of the fitted "
         "parameters as the learned likelihood's training-statistics uncertainty (torch ratio methods)",
     )
+    demo.add_argument(
+        "--budget",
+        choices=("auto",),
+        default=None,
+        help="auto: double --n-train (default start 5000) with --bootstrap until the training error is at most "
+        "--budget-target x the statistical error",
+    )
+    demo.add_argument("--budget-target", type=float, default=None, help="default 0.1")
+    demo.add_argument("--budget-max", type=_integer(MIN_N_TRAIN), default=None, help="largest n_train tried")
     demo.add_argument(
         "--calibration",
         choices=CALIBRATION_METHODS,
@@ -291,12 +300,30 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _demo_budget(args: argparse.Namespace, options: dict) -> dict:
+    """``roosbi demo --budget auto``: bootstrap runs at doubling n_train, the last one left in ``--out``."""
+    from .demo import run_demo
+    from .demo.budget import BUDGET_MAX, BUDGET_TARGET, auto_budget, record_budget
+
+    target = BUDGET_TARGET if args.budget_target is None else args.budget_target
+    n_max = BUDGET_MAX if args.budget_max is None else args.budget_max
+    results, budget = auto_budget(
+        lambda n: run_demo(**options, n_train=n, bootstrap=True), args.n_train or 5000, target, n_max
+    )
+    record_budget(args.out, budget)
+    chosen = budget["n_train"] if budget["reached"] else f"not reached up to {budget['steps'][-1]['n_train']}"
+    print(f"budget: n_train {chosen} (training error <= {target:g} x statistical error)")
+    return results
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import check_demo_settings, run_demo
     from .interrupts import deferred_interrupts
     from .output_dir import check_output_dir
 
     settings = {} if args.epochs is None else {"max_epochs": args.epochs}
+    if args.budget is None and (args.budget_target is not None or args.budget_max is not None):
+        raise InputError("--budget-target and --budget-max need --budget auto")
     try:
         # Everything that can be checked before simulating (run_demo checks again, for library
         # users). Deferred: this imports torch, and an extension module that Ctrl-C stops half-way
@@ -316,13 +343,12 @@ def _demo(args: argparse.Namespace) -> int:
                 args.method,
                 args.bootstrap,
             )
-        results = run_demo(
+        options = dict(
             problem=args.problem,
             out=args.out,
             seed=args.seed,
             estimator=estimator,
             device=args.device,
-            n_train=args.n_train,
             estimator_settings=settings,
             normalize=not args.self_normalized,
             morph_setting=args.morph_setting,
@@ -330,9 +356,12 @@ def _demo(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             plots=not args.no_plots,
             methods=args.method,
-            bootstrap=args.bootstrap,
             calibration=args.calibration,
         )
+        if args.budget == "auto":
+            results = _demo_budget(args, options)
+        else:
+            results = run_demo(**options, n_train=args.n_train, bootstrap=args.bootstrap)
     except KeyboardInterrupt:
         # run_demo stops at a safe point and leaves the output directory as it was.
         print(f"roosbi: interrupted; nothing was written to {args.out}", file=sys.stderr)
