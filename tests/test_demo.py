@@ -79,7 +79,7 @@ def test_results_json_layout(demo_dir):
     assert res["training"]["n_train"] == 30_000 and res["training"]["device"] == "cpu"
     assert res["training"]["method"] == "carl" and res["training"]["gold"] is False
     assert set(res["training"]["methods"]) == {"carl"} and res["training"]["methods"]["carl"]["model"] == "model.onnx"
-    assert set(res["timings"]) == {"simulate_s", "train_s", "fit_s", "total_s"}
+    assert set(res["timings"]) == {"simulate_s", "train_s", "pdfs_s", "fit_s", "total_s"}
 
 
 def test_report_has_the_comparison_table(demo_dir):

@@ -267,6 +267,7 @@ def pipeline(
         "bootstrap": bootstrap,
     }
     learned = [learn(prob, sample, method, methods, settings, seed_net, stage, n_train, terms) for method in methods]
+    t0 = time.perf_counter()  # the learned pdfs and the baselines (the morphing templates are simulated here)
     if is_mixture:
         pdfs, notes, ratio_calibration = mixture_pdfs(
             prob, learned[0].ratio, sample, n_bins or defaults["n_bins"], held_out, calibration
@@ -278,6 +279,7 @@ def pipeline(
     if analytic:
         pdfs["analytic"] = analytic
     notes[:0] = extra_notes or []  # where the model came from, first
+    pdfs_s = time.perf_counter() - t0
     checkpoint()
 
     t0 = time.perf_counter()
@@ -302,7 +304,7 @@ def pipeline(
         else:
             figures = problem_figures(prob, histories, ratios, fits, nlls, stage, pdfs=pdfs)
     train_s = sum(item.train_s for item in learned)
-    timings = {"simulate_s": simulate_s, "train_s": train_s, "fit_s": fit_s}
+    timings = {"simulate_s": simulate_s, "train_s": train_s, "pdfs_s": pdfs_s, "fit_s": fit_s}
     if bootstrap:
         t0 = time.perf_counter()
         members = _member_fits(prob, learned, normalize, is_mixture, (held_out, calibration))
