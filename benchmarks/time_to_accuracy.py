@@ -56,7 +56,7 @@ def main() -> None:
     for n in args.budgets:
         for seed in args.seeds:
             rows = run(args.problem, n, seed, args.methods, args.device)
-            line = ", ".join(f"{k} {b:+.3f} ({w:.1f} s)" for k, (b, w) in rows.items())
+            line = ", ".join(f"{k} {b:+.3f} ({w:.2f} s)" for k, (b, w) in rows.items())
             print(f"n {n} seed {seed}: {line}", flush=True)
             for key, value in rows.items():
                 results[n, key].append(value)
@@ -68,7 +68,7 @@ def main() -> None:
     for (n, key), values in results.items():
         bias = np.abs([b for b, _ in values])
         wall = np.median([w for _, w in values])
-        print(f"| {n} | {key} | {np.median(bias):.3f} | {bias.max():.3f} | {wall:.1f} |")
+        print(f"| {n} | {key} | {np.median(bias):.3f} | {bias.max():.3f} | {wall:.2f} |")
 
 
 if __name__ == "__main__":
