@@ -204,15 +204,21 @@ def _run_parser(sub) -> None:
     """``roosbi run``: the demo's pipeline on a user's workspace, from options or a study file (.toml)."""
     from .demo import MIN_N_TRAIN
     from .morphing import SETTINGS
+    from .stats.calibration import CALIBRATION_METHODS
 
     run = sub.add_parser(
         "run",
-        help="run the demo's pipeline on your own workspace (WORKSPACE.root with options, or STUDY.toml)",
+        help="run the demo's pipeline on your own workspace (WORKSPACE.root with options, or STUDY.toml), or a "
+        "mixture on files of simulated signal and background events (--signal, --background)",
         description="Simulate from your pdf, train, fit learned, morphed and analytic NLLs to your data, and write "
         "the demo's report. Give WORKSPACE.root and the options, or a study file STUDY.toml whose keys are the "
-        "options' names with underscores (options given with a study file replace its keys). docs/run.md.",
+        "options' names with underscores (options given with a study file replace its keys). With --signal and "
+        "--background (files of simulated events, no workspace) it learns p_s/p_b and fits the signal strength "
+        "with the learned mixture and the score template baseline. docs/run.md.",
     )
-    run.add_argument("source", help="WORKSPACE.root, or a study file STUDY.toml")
+    run.add_argument(
+        "source", nargs="?", default=None, help="WORKSPACE.root, or a study file STUDY.toml (none with --signal)"
+    )
     run.add_argument("--pdf", default=None, help="the pdf p(x|theta): simulator and analytic model")
     run.add_argument("--observables", default=None, help="observables, comma-separated: x[,y]")
     run.add_argument("--parameters", default=None, help="parameters with finite ranges, comma-separated: mu[,s]")
@@ -246,6 +252,22 @@ def _run_parser(sub) -> None:
     run.add_argument("--bootstrap", action="store_true", default=None, help="as for demo: the training error")
     run.add_argument("--no-plots", action="store_true", default=None)
     run.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
+    mix = run.add_argument_group("mixture from sample files (no workspace; --data is then FILE[:TREE] or omitted)")
+    mix.add_argument(
+        "--signal", action="append", default=None, metavar="FILE[:TREE]", help="signal events (repeat for more files)"
+    )
+    mix.add_argument("--background", action="append", default=None, metavar="FILE[:TREE]", help="background events")
+    mix.add_argument("--n-signal", type=float, default=None, metavar="S", help="expected signal events at poi = 1")
+    mix.add_argument("--n-background", type=float, default=None, metavar="B", help="expected background events")
+    mix.add_argument("--weight", default=None, help="event-weight column of the signal and background files")
+    mix.add_argument("--selection", default=None, help="RDataFrame Filter (tables: DataFrame.query) for every file")
+    mix.add_argument("--poi", default=None, help="the signal strength's name (default mu)")
+    mix.add_argument("--poi-range", default=None, metavar="LO,HI", help="its range (default 0,5)")
+    mix.add_argument(
+        "--mu-observed", type=float, default=None, help="without --data: the pseudo-data's signal strength (1)"
+    )
+    mix.add_argument("--n-bins", type=_integer(2), default=None, help="score template bins (30)")
+    mix.add_argument("--calibration", choices=CALIBRATION_METHODS, default=None, help="of r (normalization)")
 
 
 def _default_estimator() -> str:
@@ -382,7 +404,14 @@ def _run(args: argparse.Namespace) -> int:
 
     options = {key: value for key, value in vars(args).items() if key in STUDY_KEYS and value is not None}
     with deferred_interrupts():
-        if Path(args.source).suffix.lower() == ".toml":
+        if args.source is None:
+            if args.signal is None and args.background is None:
+                raise InputError(
+                    "give WORKSPACE.root, a study file STUDY.toml, or --signal and --background (files of simulated "
+                    "events)"
+                )
+            settings = options
+        elif Path(args.source).suffix.lower() == ".toml":
             settings = {**load_study(args.source), **options}  # the options replace the file's keys
         else:
             settings = {"workspace": args.source, **options}

@@ -173,80 +173,203 @@ def classifier_score(ratio, x: np.ndarray) -> np.ndarray:
     return expit(evaluate_log_ratio(ratio, np.asarray(x, dtype=np.float64).reshape(len(x), -1)))
 
 
-def score_histograms(ratio, sample: TrainingSample, n_bins: int = 30) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def score_histograms(
+    ratio, sample: TrainingSample, n_bins: int = 30, pseudo_count: float = 1.0
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Weighted histograms of the classifier score of the sample's signal and background events.
 
-    ``n_bins`` equal bins over [0, 1]; every bin gets + 1 (an empty template bin would give
-    log(0) in the fit), as the morphing templates do.
+    ``n_bins`` equal bins over [0, 1]; a bin's content is the sum of its events' weights (any
+    real numbers, negative ones included) plus ``pseudo_count``. The demo's default, + 1 per bin
+    (its events have unit weights), keeps an empty template bin from giving log(0) in the fit, as
+    the morphing templates do. With ``pseudo_count=0`` (weighted simulated samples, whose weights
+    have no natural unit) the bins are the weight sums alone, and a bin that is not positive
+    (empty, or negative after its negative weights are summed) is floored at
+    :data:`TEMPLATE_FLOOR` times the class's mean absolute weight, "a tenth of a typical
+    event": logged for empty bins, a warning for negative ones.
 
     Returns
     -------
     edges : ndarray, shape (n_bins + 1,)
     counts : dict
-        ``{"signal": ..., "background": ...}``, each of shape ``(n_bins,)``.
+        ``{"signal": ..., "background": ...}``, each of shape ``(n_bins,)``, every bin positive.
+
+    Raises
+    ------
+    InputError
+        Fewer than 2 bins, a negative ``pseudo_count``, or a class whose weights sum to zero or
+        less (it has no distribution to make a template of).
     """
-    if n_bins < 2:
-        raise InputError(f"the score histograms need at least 2 bins, not {n_bins}")
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    scores = classifier_score(ratio, sample.x)
-    counts = {}
-    for label, y in (("signal", 1.0), ("background", 0.0)):
-        select = sample.y == y
-        counts[label] = np.histogram(scores[select], bins=edges, weights=sample.weights[select])[0] + 1.0
+    edges, counts, _ = _score_histograms(ratio, sample, n_bins, pseudo_count)
     return edges, counts
 
 
+def _score_histograms(ratio, sample: TrainingSample, n_bins: int, pseudo_count: float):
+    """:func:`score_histograms` with the sums of squared weights per bin (of a floored bin: the floor squared)."""
+    if n_bins < 2:
+        raise InputError(f"the score histograms need at least 2 bins, not {n_bins}")
+    if not (math.isfinite(pseudo_count) and pseudo_count >= 0):
+        raise InputError(f"pseudo_count must be a finite number >= 0, not {pseudo_count}")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    scores = classifier_score(ratio, sample.x)
+    counts, squares = {}, {}
+    for label, y in (("signal", 1.0), ("background", 0.0)):
+        select = sample.y == y
+        weights = sample.weights[select]
+        total = float(weights.sum())
+        if not total > 0:
+            raise InputError(
+                f"the {label} events' weights sum to {total:g} ({int(select.sum())} events, "
+                f"{int((weights < 0).sum())} with negative weight): a score template needs a positive total; "
+                "check the weight column and the selection"
+            )
+        raw = np.histogram(scores[select], bins=edges, weights=weights)[0] + pseudo_count
+        counts[label] = _floor_bins(raw, label, float(np.abs(weights).mean()))
+        squares[label] = np.histogram(scores[select], bins=edges, weights=weights**2)[0] + pseudo_count
+        squares[label] = np.where(counts[label] != raw, counts[label] ** 2, squares[label])
+    return edges, counts, squares
+
+
+#: A template bin that is not positive is set to this times its class's mean absolute event weight.
+TEMPLATE_FLOOR = 0.1
+
+
+def _floor_bins(counts: np.ndarray, label: str, typical_weight: float) -> np.ndarray:
+    """Bins <= 0 set to :data:`TEMPLATE_FLOOR` x ``typical_weight`` (a density must be positive where data fall)."""
+    bad = counts <= 0
+    if not bad.any():
+        return counts
+    floor = TEMPLATE_FLOOR * typical_weight
+    negative = counts < 0
+    if negative.any():
+        log.warning(
+            "%s score template: %d of %d bins have a negative sum of weights (lowest %g); they are set to %g "
+            "(%g x the mean |weight|): negative weights dominate there, consider fewer bins",
+            label,
+            int(negative.sum()),
+            len(counts),
+            float(counts.min()),
+            floor,
+            TEMPLATE_FLOOR,
+        )
+    n_empty = int((counts == 0).sum())
+    if n_empty:
+        log.info("%s score template: %d of %d bins are empty; they are set to %g", label, n_empty, len(counts), floor)
+    return np.where(bad, floor, counts)
+
+
 def template_pdf(
-    problem: Problem,
+    problem,
     ratio,
     sample: TrainingSample,
     n_bins: int = 30,
     name: str = "template_pdf",
     score_name: str = "score",
+    *,
+    mu=None,
+    n_signal=None,
+    n_background=None,
+    data=None,
+    pseudo_count: float = 1.0,
 ):
     """The template baseline: an extended fit of score histograms, imported into the workspace.
 
     The classifier score s = r / (1 + r) of the sample's signal and background events is filled
-    into ``n_bins`` equal bins over [0, 1] (:func:`score_histograms`: event weights included,
-    every bin + 1 so that an empty bin cannot give log(0)); the two histograms become
-    ``RooHistPdf`` templates T_s, T_b in a score variable, and the model is the extended
-    ``RooAddPdf`` mu S T_s + B T_b with the problem's yields. The observed events' scores are
-    imported as the dataset ``<observed_data>_score``, which the pdf names in its string
-    attribute ``roosbi_data`` (the fits and macros/fit_workspace.C use it).
+    into ``n_bins`` equal bins over [0, 1] (:func:`score_histograms`: a bin's content is the sum
+    of its events' weights, + ``pseudo_count``; bins that are not positive are floored); the two
+    histograms become ``RooHistPdf`` templates T_s, T_b in a score variable, and the model is the
+    extended ``RooAddPdf`` mu S T_s + B T_b. The observed events' scores are imported as the
+    dataset ``<observed data>_score``, which the pdf names in its string attribute
+    ``roosbi_data`` (the fits and macros/fit_workspace.C use it).
 
     Parameters
     ----------
-    problem : Problem
-        A mixture problem; its workspace receives the score variable, templates, pdf and dataset.
+    problem : Problem or ROOT.RooWorkspace
+        A mixture problem (its workspace, signal strength, yields and observed data are used), or
+        the workspace to build in, with ``mu``, ``n_signal``, ``n_background`` and ``data`` given.
+        The workspace receives the score variable, templates, pdf and dataset.
     ratio : ROOT.RooLearnedRatio
         The learned r(x) (any output kind: the score is computed from its log r).
     sample : TrainingSample
         Labelled signal (y = 1) and background (y = 0) events, e.g. from
-        :func:`simulate_components`.
+        :func:`simulate_components` or :func:`~roosbi.data.samples.sample_from_trees` with
+        ``parameters=[]``; its event weights fill the templates.
     n_bins : int
         Bins of the score histograms.
     name : str
         Name of the pdf in the workspace (its templates are ``<name>_signal``, ``<name>_background``).
     score_name : str
         Name of the score variable.
+    mu : ROOT.RooRealVar or str, optional
+        The signal strength (a name is looked up in the workspace). Default: the problem's parameter.
+    n_signal, n_background : float, str or ROOT.RooAbsReal, optional
+        S and B, the expected signal (at mu = 1) and background events: positive numbers, RooFit
+        objects, or names of the workspace's. Default: the problem's components.
+    data : ROOT.RooDataSet or str, optional
+        The observed events, holding the sample's observables (unweighted). Default: the
+        problem's observed data.
+    pseudo_count : float
+        Added to every template bin; 1 (the demo's events have unit weights) or 0 (weighted
+        samples: the bins are the weight sums alone, with the floor of :func:`score_histograms`).
 
     Returns
     -------
     ROOT.RooAbsPdf
         The pdf as held by the workspace.
+
+    Raises
+    ------
+    InputError
+        A problem that is not a mixture; with a workspace, a missing or unknown ``mu``, yield or
+        dataset, or data without the sample's observables; a class of the sample whose weights
+        sum to zero or less; fewer than 2 bins.
     """
     ROOT = import_root()
-    _check_mixture(problem)
-    edges, counts = score_histograms(ratio, sample, n_bins)
-    ws = problem.workspace
-    mu = problem.var(problem.parameters[0])
-    n_signal = _yield(ws.arg(problem.components["n_signal"]), "n_signal", "")
-    n_background = _yield(ws.arg(problem.components["n_background"]), "n_background", "")
+    if isinstance(problem, Problem):
+        _check_mixture(problem)
+        ws = problem.workspace
+        mu = problem.var(problem.parameters[0]) if mu is None else mu
+        n_signal = problem.components["n_signal"] if n_signal is None else n_signal
+        n_background = problem.components["n_background"] if n_background is None else n_background
+        data = problem.observed_data if data is None else data
+    else:
+        ws = require_object(problem, "problem", "RooWorkspace")
+        missing = [
+            k
+            for k, v in (("mu", mu), ("n_signal", n_signal), ("n_background", n_background), ("data", data))
+            if v is None
+        ]
+        if missing:
+            raise InputError(f"template_pdf on a workspace needs {', '.join(missing)} (a Problem names them itself)")
+    mu = _workspace_arg(ws, mu, "mu", "var")
+    require_object(mu, "mu", "RooRealVar")
+    n_signal = _yield(_workspace_arg(ws, n_signal, "n_signal", "arg"), "n_signal", f"{name}_n_signal")
+    n_background = _yield(
+        _workspace_arg(ws, n_background, "n_background", "arg"), "n_background", f"{name}_n_background"
+    )
+    data = _workspace_arg(ws, data, "data", "data")
+    columns = [v.GetName() for v in data.get()]
+    absent = [n for n in sample.observables if n not in columns]
+    if absent:
+        raise InputError(
+            f"the observed data '{data.GetName()}' have no column {', '.join(map(repr, absent))}; "
+            f"its columns: {', '.join(columns)}"
+        )
+    if data.isWeighted():
+        raise InputError(f"the observed data '{data.GetName()}' are weighted; the score template fit takes events")
+    edges, counts, squares = _score_histograms(ratio, sample, n_bins, pseudo_count)
     score = ROOT.RooRealVar(score_name, "classifier score r/(1+r)", 0.0, 1.0)
     score.setBins(n_bins)
     templates = []
     for label in ("signal", "background"):
-        hist = ROOT.RooDataHist.from_numpy(counts[label], [score], bins=[edges], name=f"{name}_{label}_hist")
+        # Whole counts (the demo's unit weights) need no sums of squares; weighted ones do.
+        weighted = not np.array_equal(counts[label], np.round(counts[label]))
+        hist = ROOT.RooDataHist.from_numpy(
+            counts[label],
+            [score],
+            bins=[edges],
+            weights_squared_sum=squares[label] if weighted else None,
+            name=f"{name}_{label}_hist",
+        )
         template = ROOT.RooHistPdf(f"{name}_{label}", f"{label} score template", ROOT.RooArgSet(score), hist, 0)
         ws.Import(template, Silence=True)  # the workspace keeps the histogram inside
         templates.append(ws.pdf(template.GetName()))
@@ -254,18 +377,30 @@ def template_pdf(
     model = ROOT.RooAddPdf(
         name, "score template fit", ROOT.RooArgList(*templates), ROOT.RooArgList(signal_yield, n_background)
     )
-    observed = problem.data().to_numpy()
-    x_observed = np.column_stack([observed[n] for n in problem.observables])
-    data = ROOT.RooDataSet.from_numpy(
+    observed = data.to_numpy()
+    x_observed = np.column_stack([observed[n] for n in sample.observables])
+    scores = ROOT.RooDataSet.from_numpy(
         {score_name: np.clip(classifier_score(ratio, x_observed), 0.0, 1.0)},
         ROOT.RooArgSet(score),
-        name=f"{problem.observed_data}_score",
+        name=f"{data.GetName()}_score",
     )
-    model.setStringAttribute("roosbi_data", data.GetName())
+    model.setStringAttribute("roosbi_data", scores.GetName())
     ws.Import(model, Silence=True)
-    ws.Import(data, Silence=True)
-    log.info("template baseline: %d score bins, %d observed events", n_bins, data.numEntries())
+    ws.Import(scores, Silence=True)
+    log.info("template baseline: %d score bins, %d observed events", n_bins, scores.numEntries())
     return ws.pdf(name)
+
+
+def _workspace_arg(ws, value, label: str, kind: str):
+    """``value`` itself, or the workspace's object of that name (``kind``: "var", "arg" or "data")."""
+    if not isinstance(value, str):
+        return value
+    found = getattr(ws, kind)(value)
+    if not found:
+        raise InputError(
+            f"no {'dataset' if kind == 'data' else 'variable'} named '{value}' ({label}) in workspace '{ws.GetName()}'"
+        )
+    return found
 
 
 def component_log_ratio(problem: Problem, points: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -32,6 +33,7 @@ def morphed_pdf(
     setting: str = "Linear",
     seed: int = 1,
     name: str = "morphed_pdf",
+    templates: Mapping | None = None,
 ):
     """Build the morphed pdf and import it (with its templates) into the problem's workspace.
 
@@ -53,12 +55,33 @@ def morphed_pdf(
         Seed of RooFit's generator for the templates.
     name : str
         Name of the pdf in the workspace.
+    templates : dict, optional
+        Histograms you already have instead of simulated ones: ``{grid point: histogram}``, a
+        grid point a number (one parameter), a tuple of numbers in the order of the problem's
+        parameters, or a dict ``{parameter: value}``; a histogram a ``RooDataHist`` of the
+        problem's observables (e.g. filled from events simulated at that point). The points must
+        make a complete product grid (any spacing, at least 2 values per parameter, inside the
+        parameters' ranges). ``n_templates``, ``n_events``, ``n_bins`` and ``seed`` are then not
+        used; the histograms are copied (each bin gets one event more, as simulated templates do).
 
     Returns
     -------
     ROOT.RooAbsPdf
         The pdf as held by the workspace.
+
+    Raises
+    ------
+    InputError
+        A dict given in place of the problem, an incomplete grid, a point outside a parameter's
+        range, or a histogram that is not a RooDataHist of the observables.
     """
+    if isinstance(problem, Mapping):
+        raise InputError(
+            "morphed_pdf takes the problem first (its workspace, observables and parameters); give histograms as "
+            "morphed_pdf(problem, templates={grid point: RooDataHist})"
+        )
+    if templates is not None:
+        return _morph_templates(problem, templates, setting, name)
     ROOT = import_root()
     n_total = _check_grid(n_templates, len(problem.parameters), setting)
     ws = problem.workspace
@@ -83,6 +106,85 @@ def morphed_pdf(
     return ws.pdf(name)
 
 
+def _morph_templates(problem: Problem, templates: Mapping, setting: str, name: str):
+    """:func:`morphed_pdf` from given ``{grid point: RooDataHist}``: the grid checked, the histograms copied."""
+    ROOT = import_root()
+    if setting not in SETTINGS:
+        raise InputError(f"unknown morphing setting '{setting}'; choose one of: {', '.join(SETTINGS)}")
+    ws = problem.workspace
+    params = [problem.var(n) for n in problem.parameters]
+    observables = [problem.var(n) for n in problem.observables]
+    points = {}
+    for key, hist in templates.items():
+        point = _grid_point(key, problem.parameters)
+        if point in points:
+            raise InputError(f"the grid point {dict(zip(problem.parameters, point, strict=True))} is given twice")
+        if not isinstance(hist, ROOT.RooDataHist):
+            raise InputError(
+                f"the template at {key!r} is a {type(hist).__name__}; give a RooDataHist of the observables"
+            )
+        names = [v.GetName() for v in hist.get()]
+        missing = [n for n in problem.observables if n not in names]
+        if missing:
+            raise InputError(
+                f"the template at {key!r} has no {', '.join(map(repr, missing))}; it has {', '.join(names)}"
+            )
+        points[point] = hist
+    axes = [sorted({p[i] for p in points}) for i in range(len(params))]
+    for par, axis in zip(params, axes, strict=True):
+        if len(axis) < 2:
+            raise InputError(f"the templates hold one value of '{par.GetName()}'; morphing needs at least 2")
+        if axis[0] < par.getMin() or axis[-1] > par.getMax():
+            raise InputError(
+                f"the templates' '{par.GetName()}' values span [{axis[0]:g}, {axis[-1]:g}], outside its range "
+                f"[{par.getMin():g}, {par.getMax():g}]"
+            )
+    missing = [p for p in itertools.product(*axes) if p not in points]
+    if missing:
+        shown = "; ".join(
+            ", ".join(f"{n}={v:g}" for n, v in zip(problem.parameters, p, strict=True)) for p in missing[:5]
+        )
+        raise InputError(
+            f"the templates do not make a complete grid: {len(missing)} of {len(list(itertools.product(*axes)))} "
+            f"points missing ({shown}{' ...' if len(missing) > 5 else ''})"
+        )
+    if len(points) > MAX_TEMPLATES:
+        raise InputError(f"{len(points)} templates are more than {MAX_TEMPLATES}")
+    binnings = []
+    for axis in axes:
+        binning = ROOT.RooBinning(axis[0], axis[-1])
+        for value in axis[1:-1]:
+            binning.addBoundary(value)
+        binnings.append(binning)
+    histograms = []
+    for i, (point, hist) in enumerate(sorted(points.items())):
+        index = tuple(axis.index(v) for axis, v in zip(axes, point, strict=True))
+        copy = hist.Clone(f"{name}_given{i}")  # _morph adds one event per bin to its histograms
+        ROOT.SetOwnership(copy, True)
+        histograms.append((index, copy))
+    _morph(ws, params, observables, binnings, histograms, setting, name)
+    log.info(
+        "morphing: %d given templates (%s), setting %s", len(points), " x ".join(map(str, map(len, axes))), setting
+    )
+    return ws.pdf(name)
+
+
+def _grid_point(key, parameters: list[str]) -> tuple[float, ...]:
+    """A grid point as given (a number, a tuple, or a dict by parameter) → a tuple in the parameters' order."""
+    if isinstance(key, Mapping):
+        if sorted(key) != sorted(parameters):
+            raise InputError(f"the grid point {dict(key)} must give a value for each of {', '.join(parameters)}")
+        values = [key[p] for p in parameters]
+    else:
+        values = list(key) if isinstance(key, (tuple, list)) else [key]
+    if len(values) != len(parameters):
+        raise InputError(f"the grid point {key!r} needs {len(parameters)} value(s), one per parameter: {parameters}")
+    try:
+        return tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise InputError(f"the grid point {key!r} is not made of numbers") from None
+
+
 def _check_grid(n_templates: int, n_parameters: int, setting: str = "Linear") -> int:
     """Refuse an unknown setting or a grid too small or too large; return the number of templates."""
     if setting not in SETTINGS:
@@ -102,13 +204,19 @@ def grid_points(params: list, n_templates: int):
         yield index, np.array([axis[k] for axis, k in zip(axes, index, strict=True)])
 
 
-def _morph(ws, params: list, observables: list, n_templates: int, histograms: list, setting: str, name: str):
+def _morph(ws, params: list, observables: list, n_templates, histograms: list, setting: str, name: str):
     """RooHistPdf templates from ``(grid index, RooDataHist)`` pairs, morphed by RooMomentMorphFuncND.
 
-    Every bin gets one event more: an empty bin would make log(0) and end the fit.
+    ``n_templates`` is the number of evenly spaced points per parameter over its range, or a list
+    of ``RooBinning`` (one per parameter) whose boundaries are the grid points. Every bin gets one
+    event more: an empty bin would make log(0) and end the fit.
     """
     ROOT = import_root()
-    grid = ROOT.RooMomentMorphFuncND.Grid(*[ROOT.RooBinning(n_templates - 1, p.getMin(), p.getMax()) for p in params])
+    if isinstance(n_templates, int):
+        binnings = [ROOT.RooBinning(n_templates - 1, p.getMin(), p.getMax()) for p in params]
+    else:
+        binnings = list(n_templates)
+    grid = ROOT.RooMomentMorphFuncND.Grid(*binnings)
     obs_set = ROOT.RooArgSet(*observables)
     for i, (index, hist) in enumerate(histograms):
         hist.SetName(f"{name}_hist{i}")

@@ -41,6 +41,7 @@ OUTPUT_FILES = (
     "training.png",
     "errors_vs_n.png",
     "calibration.png",
+    "inputs.png",
     *LIBRARY_FILES,
 )
 #: Prefix of the staging directory a run writes into, inside ``out``.

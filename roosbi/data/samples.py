@@ -20,6 +20,9 @@ estimators minimise the weighted binary cross-entropy, whose minimiser is still 
 as long as each class's weighted density is positive. A class whose weights sum to zero or less
 is refused; a warning gives the fraction of negative-weight events.
 
+A sample may have no parameters (``parameters=[]``, ``theta`` of shape ``(n, 0)``): the classifier
+then learns a ratio of two fixed distributions, such as a mixture's signal over background.
+
 Every bad input raises :class:`~roosbi.exceptions.InputError` with a message that names the
 column, the file or the tree, and what is there instead.
 """
@@ -82,12 +85,14 @@ def sample_from_arrays(
     x : array_like, shape (n, n_observables) or (n,) for one observable
         Observables. A pandas DataFrame (or a dict of columns) is read by the names in
         ``observables``, whatever its column order.
-    theta : array_like, shape (n, n_parameters) or (n,) for one parameter
-        Parameters, read like ``x``.
+    theta : array_like, shape (n, n_parameters) or (n,) for one parameter, or None
+        Parameters, read like ``x``; None (or shape (n, 0)) when there are none.
     y : array_like, shape (n,)
         Labels: 1 (or True) for target events, 0 (or False) for reference events.
     observables, parameters : sequence of str
-        Names of the columns of ``x`` and ``theta``, in network input order.
+        Names of the columns of ``x`` and ``theta``, in network input order. ``parameters`` may be
+        empty: a ratio with no parameter input, such as a mixture's signal/background ratio
+        (:mod:`roosbi.mixture`).
     weights : array_like, shape (n,), optional
         Event weights (1 if not given). Negative weights are kept.
     parameter_ranges : dict, optional
@@ -111,10 +116,10 @@ def sample_from_arrays(
         width is not the number of parameters.
     """
     observables = _names(observables, "observables")
-    parameters = _names(parameters, "parameters")
+    parameters = _parameter_names(parameters)
     _check_distinct(observables + parameters)
     x = _matrix(x, observables, "x")
-    theta = _matrix(theta, parameters, "theta")
+    theta = np.empty((len(x), 0)) if theta is None and not parameters else _matrix(theta, parameters, "theta")
     y = _as_column(y, "y", "")
     lengths = {"x": len(x), "theta": len(theta), "y": len(y)}
     if weights is not None:
@@ -188,7 +193,7 @@ def sample_from_dataframe(
     TrainingSample
     """
     observables = _names(observables, "observables")
-    parameters = _names(parameters, "parameters")
+    parameters = _parameter_names(parameters)
     gold = _gold_names(joint_log_ratio, joint_score, parameters)
     needed = _roles(observables, parameters, label, weight, gold)
     available = [str(c) for c in (df.columns if hasattr(df, "columns") else df)]
@@ -248,7 +253,7 @@ def sample_from_tree(
     With ``ROOT.EnableImplicitMT()`` the order of the events read is not fixed (the events are).
     """
     observables = _names(observables, "observables")
-    parameters = _names(parameters, "parameters")
+    parameters = _parameter_names(parameters)
     gold = _gold_names(joint_log_ratio, joint_score, parameters)
     needed = _roles(observables, parameters, label, weight, gold)
     columns, where = _read_columns(source, needed, tree, selection)
@@ -282,7 +287,9 @@ def sample_from_trees(
     target, reference : str, path, list of paths, TTree or RDataFrame
         As ``source`` in :func:`sample_from_tree`.
     observables, parameters : sequence of str
-        Branch names, in network input order.
+        Branch names, in network input order. ``parameters`` may be empty (``[]``): a ratio with no
+        parameter input, e.g. signal (target) against background (reference) for a mixture's
+        signal strength (:mod:`roosbi.mixture`, ``roosbi run --signal ... --background ...``).
     weight : str, optional
         Branch holding the event weights, in both sources (1 if not given). A source without
         weights can be given one with ``RDataFrame.Define(weight, "1.0")``.
@@ -308,7 +315,7 @@ def sample_from_trees(
         Target events first, then reference events.
     """
     observables = _names(observables, "observables")
-    parameters = _names(parameters, "parameters")
+    parameters = _parameter_names(parameters)
     gold = _gold_names(joint_log_ratio, joint_score, parameters)
     needed = _roles(observables, parameters, None, weight, gold)
     target_cols, target_where = _read_columns(target, needed, tree, selection)
@@ -330,7 +337,7 @@ def sample_from_trees(
             "give it all parameter branches, or none (then each reference event takes the parameters "
             "of a random target event)"
         )
-    if not present:
+    if not present and parameters:
         if gold[0] is not None or gold[1] is not None:
             raise InputError(
                 f"the reference{ref_where} has no parameter branches, so its events would take the parameters of "
@@ -397,7 +404,7 @@ def _make_sample(
     _check_labels(y, label, where)
     w = np.ones(len(y)) if weight is None else columns[weight]
     _check_weights(y, w, where)
-    theta = np.column_stack([columns[p] for p in parameters])
+    theta = np.column_stack([columns[p] for p in parameters]) if parameters else np.empty((len(y), 0))
     ranges = _parameter_ranges(theta, parameters, parameter_ranges, where)
     ratio, score = gold
     sample = TrainingSample(
@@ -515,6 +522,15 @@ def _parameter_ranges(
     if derived:
         log.info("parameter ranges from the sample's minimum and maximum: %s", "; ".join(derived))
     return ranges
+
+
+def _parameter_names(parameters) -> list[str]:
+    """The parameters' names; none (an empty list, or None) for a ratio with no parameter input."""
+    if parameters is None:
+        return []
+    if isinstance(parameters, str):
+        return [parameters]
+    return [str(n) for n in parameters]
 
 
 def _roles(

@@ -3,7 +3,9 @@
 :func:`run_study` reads a study (the keys of :data:`STUDY_KEYS`, from a dict or a TOML file;
 relative paths in a file resolve against its directory), builds the problem with
 :func:`~roosbi.run.problem.problem_from_workspace` and runs the demo's pipeline on it
-(:func:`run_problem`). An unknown key is an error that names it and the closest valid one.
+(:func:`run_problem`), or, for a study with ``signal`` and ``background``, runs a mixture on
+files of simulated events (:mod:`roosbi.run.samples`). An unknown key is an error that names it
+and the closest valid one; a key of the other kind of study is an error too (:func:`check_kind`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ log = logging.getLogger(__name__)
 
 #: Every key of a study (a TOML file, or the dict of :func:`run_study`): each is the option of
 #: ``roosbi run`` of the same name with dashes (``n_train``: ``--n-train``; ``workspace`` is the
-#: first argument). Required: workspace, pdf, observables, parameters, data, out.
+#: first argument). A study is of one of two kinds (:func:`study_kind`): a user's workspace
+#: (required: workspace, pdf, observables, parameters, data, out; :data:`WORKSPACE_KEYS`) or a
+#: mixture from sample files (required: signal, background, observables, n_signal, n_background,
+#: out; :data:`SAMPLE_KEYS`, :mod:`roosbi.run.samples`); the other keys are shared.
 STUDY_KEYS = {
     "workspace": "the ROOT file holding the workspace",
     "workspace_name": "the workspace's name in the file (needed only when it holds several)",
@@ -51,20 +56,66 @@ STUDY_KEYS = {
     "bootstrap": "train each ensemble member on a bootstrap resample (default false)",
     "no_plots": "write no PNG figures (default false)",
     "quiet": "no progress bars (default false)",
+    "signal": "mixture from sample files: the signal events, 'file.root:tree' (or a table file, or a list of files)",
+    "background": "mixture from sample files: the background events, as signal",
+    "n_signal": "mixture: S, the expected signal events at poi = 1",
+    "n_background": "mixture: B, the expected background events",
+    "weight": "mixture: the event-weight column of the signal and background files (default: unit weights)",
+    "selection": "mixture: a selection of events in every file (RDataFrame Filter; DataFrame.query for tables)",
+    "poi": "mixture: the signal strength's name (default mu)",
+    "poi_range": "mixture: the signal strength's range [lo, hi] (default [0, 5])",
+    "mu_observed": "mixture without data: the pseudo-data's true signal strength (default 1)",
+    "n_bins": "mixture: bins of the score templates (default 30)",
+    "calibration": "mixture: calibration of r on held-out events: normalization (default), isotonic, histogram, none",
 }
+
+#: The keys of a study of a user's workspace only (``roosbi run WORKSPACE.root``).
+WORKSPACE_KEYS = (
+    "workspace",
+    "workspace_name",
+    "pdf",
+    "parameters",
+    "reference",
+    "analytic",
+    "morph_grid",
+    "morph_setting",
+    "self_normalized",
+    "bootstrap",
+)
+
+#: The keys of a mixture from sample files only (``roosbi run --signal ... --background ...``).
+SAMPLE_KEYS = (
+    "signal",
+    "background",
+    "n_signal",
+    "n_background",
+    "weight",
+    "selection",
+    "poi",
+    "poi_range",
+    "mu_observed",
+    "n_bins",
+    "calibration",
+)
 
 
 _REQUIRED = ("workspace", "pdf", "observables", "parameters", "data", "out")
 
 
+_REQUIRED_SAMPLES = ("signal", "background", "observables", "n_signal", "n_background", "out")
+
+
 _STRINGS = ("workspace", "workspace_name", "pdf", "data", "analytic", "name", "out", "estimator", "device")
-_STRINGS += ("morph_setting",)
+_STRINGS += ("morph_setting", "weight", "selection", "poi", "calibration")
+
+
+_NUMBERS = ("n_signal", "n_background", "mu_observed")
 
 
 _LISTS = ("observables", "parameters", "method")
 
 
-_INTEGERS = ("seed", "n_train", "epochs", "morph_grid")
+_INTEGERS = ("seed", "n_train", "epochs", "morph_grid", "n_bins")
 
 
 _BOOLEANS = ("self_normalized", "bootstrap", "no_plots", "quiet")
@@ -73,7 +124,8 @@ _BOOLEANS = ("self_normalized", "bootstrap", "no_plots", "quiet")
 def load_study(path: str | os.PathLike) -> dict:
     """Read a study file (TOML): its keys checked (:data:`STUDY_KEYS`), relative paths made absolute.
 
-    ``workspace`` and ``out``, when relative, are relative to the study file's directory.
+    ``workspace`` and ``out``, when relative, are relative to the study file's directory, and so
+    are the files of ``signal``, ``background`` and ``data`` in a mixture from sample files.
     """
     tomllib = _toml_reader()
     path = Path(path)
@@ -91,6 +143,12 @@ def load_study(path: str | os.PathLike) -> dict:
     for key in ("workspace", "out"):
         if isinstance(settings.get(key), str) and settings[key] and not Path(settings[key]).is_absolute():
             settings[key] = os.path.normpath(base / settings[key])
+    if study_kind(settings) == "samples":  # data is a file too, not a dataset's name
+        from .sources import resolve_source
+
+        for key in ("signal", "background", "data"):
+            if settings.get(key) is not None:
+                settings[key] = resolve_source(settings[key], base)
     return settings
 
 
@@ -119,10 +177,49 @@ def check_keys(settings: Mapping, where: str = "the study") -> None:
             )
 
 
+def study_kind(settings: Mapping) -> str:
+    """``"samples"`` (a mixture from sample files: ``signal`` or ``background`` given) or ``"workspace"``."""
+    return "samples" if any(settings.get(key) is not None for key in ("signal", "background")) else "workspace"
+
+
+def check_kind(settings: Mapping, kind: str) -> None:
+    """Refuse keys of the other kind of study, naming them and what the study is."""
+    given = [key for key, value in settings.items() if value is not None]
+    if kind == "samples":
+        wrong = [key for key in given if key in WORKSPACE_KEYS]
+        if wrong:
+            raise InputError(
+                f"{', '.join(map(repr, wrong))} and 'signal'/'background' do not go together: with signal and "
+                "background the study is a mixture from sample files (no workspace, no pdf); "
+                f"{'a workspace study is roosbi run WORKSPACE.root --pdf ...' if 'workspace' in wrong else ''}"
+                f"remove {', '.join(wrong)}, or signal and background"
+            )
+        methods = settings.get("method")
+        if methods is not None and name_list(methods, "method") != ["carl"]:
+            raise InputError(
+                "a mixture from sample files learns p_s(x)/p_b(x) with carl only (no parameters, no joint ratio): "
+                f"method = {methods!r} is not possible"
+            )
+    else:
+        wrong = [key for key in given if key in SAMPLE_KEYS]
+        if wrong:
+            raise InputError(
+                f"{', '.join(map(repr, wrong))} belong{'s' if len(wrong) == 1 else ''} to a mixture from sample "
+                "files, which needs 'signal' and 'background' (files of simulated events); a study of a workspace "
+                "takes none of them"
+            )
+
+
 def study_settings(settings: Mapping) -> dict:
-    """The study's settings checked for their types, with every default filled in."""
+    """The study's settings checked for their types, with every default filled in.
+
+    ``study["kind"]`` is :func:`study_kind`'s answer; keys of the other kind are refused.
+    """
     check_keys(settings)
-    missing = [key for key in _REQUIRED if settings.get(key) in (None, "", [])]
+    kind = study_kind(settings)
+    check_kind(settings, kind)
+    required = _REQUIRED_SAMPLES if kind == "samples" else _REQUIRED
+    missing = [key for key in required if settings.get(key) in (None, "", [])]
     if missing:
         options = [f"--{key.replace('_', '-')}" for key in missing if key != "workspace"]
         raise InputError(
@@ -132,6 +229,7 @@ def study_settings(settings: Mapping) -> dict:
             + "; ".join(f"{key}: {STUDY_KEYS[key]}" for key in missing)
         )
     study = {
+        "kind": kind,
         "workspace_name": None,
         "reference": None,
         "analytic": None,
@@ -149,10 +247,29 @@ def study_settings(settings: Mapping) -> dict:
         "no_plots": False,
         "quiet": False,
     }
+    if kind == "samples":
+        study.update(
+            data=None,
+            weight=None,
+            selection=None,
+            poi="mu",
+            poi_range=[0.0, 5.0],
+            mu_observed=1.0,
+            n_bins=30,
+            calibration="normalization",
+        )
     for key, value in settings.items():
         if value is None:
             continue
-        if key in _STRINGS:
+        if kind == "samples" and key in ("signal", "background", "data"):
+            study[key] = value  # a file or a list of files: roosbi.run.sources.parse_source checks it
+        elif key == "poi_range":
+            study[key] = _number_pair(value, key)
+        elif key in _NUMBERS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"{key} must be a number, not {value!r}")
+            study[key] = float(value)
+        elif key in _STRINGS:
             study[key] = string_value(value, key)
         elif key in _LISTS:
             study[key] = name_list(value, key)
@@ -173,6 +290,17 @@ def study_settings(settings: Mapping) -> dict:
     return study
 
 
+def _number_pair(value, key: str) -> list[float]:
+    """``[lo, hi]`` from a list of two numbers or ``"lo,hi"``."""
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        if isinstance(items, (list, tuple)) and len(items) == 2 and not any(isinstance(v, bool) for v in items):
+            return [float(items[0]), float(items[1])]
+    except (TypeError, ValueError):
+        pass
+    raise InputError(f"{key} must be two numbers [lo, hi] (or 'lo,hi'), not {value!r}")
+
+
 def default_estimator() -> str:
     """The default estimator: torch if it is installed, else sklearn."""
     try:
@@ -183,13 +311,19 @@ def default_estimator() -> str:
 
 
 def run_study(settings: Mapping | str | os.PathLike, out: str | os.PathLike | None = None) -> dict:
-    """Run the demo's pipeline on a user's workspace: simulate, train, export, wrap, fit, report.
+    """Run the demo's pipeline on a user's workspace, or a mixture on sample files: train, wrap, fit, report.
+
+    A study with ``signal`` and ``background`` is a mixture from files of simulated events
+    (:func:`~roosbi.run.samples.run_sample_study`: the learned mixture and the score template
+    fits, no analytic one); any other is a user's workspace (simulate from its pdf, the learned,
+    morphed and analytic fits).
 
     Parameters
     ----------
     settings : dict, or path of a study file (TOML)
-        The keys of :data:`STUDY_KEYS`. In a file, relative ``workspace`` and ``out`` paths are
-        relative to the file's directory; in a dict, to the working directory.
+        The keys of :data:`STUDY_KEYS`. In a file, relative ``workspace``, ``out``, ``signal``,
+        ``background`` and (for sample files) ``data`` paths are relative to the file's
+        directory; in a dict, to the working directory.
     out : path, optional
         Output directory; replaces the settings' ``out``.
 
@@ -197,7 +331,9 @@ def run_study(settings: Mapping | str | os.PathLike, out: str | os.PathLike | No
     -------
     dict
         The content of results.json: the demo's, with ``"problem"`` the study's name, ``"truth"``
-        empty and ``"source"`` saying what was read (file, names, reference, constants).
+        empty (for sample files without data: the pseudo-data's signal strength) and ``"source"``
+        saying what was read (file, names, reference, constants; for sample files the files,
+        events, weights, selection, yields and the data or pseudo-data).
 
     Raises
     ------
@@ -215,6 +351,10 @@ def run_study(settings: Mapping | str | os.PathLike, out: str | os.PathLike | No
     if out is not None:
         settings["out"] = os.fspath(out)
     study = study_settings(settings)
+    if study["kind"] == "samples":
+        from .samples import run_sample_study
+
+        return run_sample_study(study)
     with deferred_interrupts():  # torch and ROOT are imported and called: see roosbi.interrupts
         check_study_settings(
             study["seed"],
@@ -372,7 +512,8 @@ def require_problem(prob) -> None:
     if "signal" in prob.components and "background" in prob.components:
         raise InputError(
             f"'{prob.name}' is a mixture (signal and background components): its score template baseline runs in "
-            "run_demo('mixture') only; mixtures from a user's workspace are planned"
+            "run_demo('mixture') only; for a mixture of your own, give its events: roosbi run --signal FILE:TREE "
+            "--background FILE:TREE (roosbi.run.mixture_from_samples)"
         )
     if "expected_events" in prob.components:
         raise InputError(
