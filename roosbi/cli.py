@@ -271,11 +271,11 @@ def _run_parser(sub) -> None:
 
 
 def _default_estimator() -> str:
-    try:
-        import torch  # noqa: F401
-    except ModuleNotFoundError:
-        return "sklearn"
-    return "torch"
+    # Look for torch without importing it: roosbi imports it later with OMP_WAIT_POLICY=PASSIVE set
+    # first (roosbi.estimators.resources.import_torch), which only works before torch's first import.
+    import importlib.util
+
+    return "torch" if importlib.util.find_spec("torch") is not None else "sklearn"
 
 
 def main(argv: list[str] | None = None) -> int:

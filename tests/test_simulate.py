@@ -108,3 +108,14 @@ def test_marginal_reference_learns_likelihood_to_evidence(problem):
     exact = norm.logpdf(x, mu, 1.5) - np.log(evidence)
     learned = est.log_ratio(x[:, None], [mu])
     assert np.max(np.abs(learned - exact)) < 0.2
+
+
+def test_the_single_process_sample_is_that_of_earlier_versions():
+    """simulate() without workers draws what roosbi drew before parallel simulation existed
+    (values written by the previous version; the demo's numbers depend on them)."""
+    a = simulate(gauss1d(seed=3), n_target=2000, seed=5)
+    assert a.x[:3, 0].tolist() == [4.669568302858683, 1.7550677929050909, 0.370547548506694]
+    assert a.theta[:3, 0].tolist() == [3.2200116949815207, 3.231763158945975, 2.061302244168568]
+    assert float(a.x.sum()) == 13899.88421233335 and float(a.theta.sum()) == 7870.542713498921
+    b = simulate(gauss1d(seed=3), n_target=1000, n_reference=1500, seed=6, reference="marginal")
+    assert float(b.x.sum()) == 5011.766769334501 and float(b.theta.sum()) == 5079.143656314424

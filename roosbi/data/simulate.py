@@ -283,6 +283,7 @@ def simulate(
     prior=None,
     reference=None,
     gold: bool | None = None,
+    workers: int | None = None,
 ) -> TrainingSample:
     """Generate a labelled training sample from the problem's pdfs.
 
@@ -312,6 +313,13 @@ def simulate(
         reference allows it (a point, or a pdf of the latents). True: always, also for a problem
         without latents (then they are the exact log ratio and score); an InputError says why
         when the reference does not allow it. False: never.
+    workers : int or None
+        None (default): one process, one generator stream per class (the samples of every
+        earlier roosbi version). A number: the events are simulated in chunks of a fixed size,
+        each from its own seed (``SeedSequence(seed, spawn_key=(chunk,))``), on that many
+        processes (-1: one per usable CPU); the sample is the same for any number of workers,
+        but not the one of ``workers=None``. :func:`roosbi.data.parallel.simulate_parallel`
+        does this and also returns the events per second.
 
     Returns
     -------
@@ -322,11 +330,26 @@ def simulate(
         raise InputError("n_target and n_reference must be positive")
     if gold not in (None, True, False):
         raise InputError(f"gold must be None (when possible), True or False, not {gold!r}")
+    if workers is not None:
+        from .parallel import simulate_parallel
+
+        return simulate_parallel(
+            problem, n_target, n_reference, seed=seed, prior=prior, reference=reference, gold=gold, workers=workers
+        ).sample
+    return TrainingSample(**_simulate_columns(problem, n_target, n_reference, seed, prior, reference, gold))
+
+
+def _simulate_columns(problem: Problem, n_target, n_reference, seed, prior, reference, gold, announce=True) -> dict:
+    """:func:`simulate`'s work: the columns of the sample, as keywords of TrainingSample.
+
+    ``seed`` is an int or a ``numpy.random.SeedSequence`` (a chunk's, :mod:`roosbi.data.parallel`);
+    ``announce`` False keeps the per-sample log lines quiet.
+    """
     plan = _reference_plan(problem, reference)
     if gold is True and plan.gold is None:
         raise InputError(f"gold=True, but {plan.no_gold}")
     want_gold = plan.gold is not None and (gold is True or (gold is None and bool(problem.latents)))
-    if gold is None and problem.latents and plan.gold is None:
+    if announce and gold is None and problem.latents and plan.gold is None:
         log.info("the sample carries no gold: %s", plan.no_gold)
     rng = np.random.default_rng(seed)
     theta = sample_prior(problem, n_target, rng, prior)
@@ -336,20 +359,22 @@ def simulate(
     x_reference, z_reference, theta_reference, description = _reference_events(
         problem, plan, theta, n_reference, seed_reference, rng, prior
     )
-    log.info("simulated %d target and %d reference events (reference: %s)", n_target, n_reference, description)
+    if announce:
+        log.info("simulated %d target and %d reference events (reference: %s)", n_target, n_reference, description)
     joint_log_ratio = joint_score = None
     if want_gold:
         start = time.perf_counter()
         joint_log_ratio, joint_score = _gold.compute_gold(
             problem, np.vstack([z_target, z_reference]), np.vstack([theta, theta_reference]), plan.gold
         )
-        log.info(
-            "gold (joint log ratio and score) of %d events in %.2f s",
-            n_target + n_reference,
-            time.perf_counter() - start,
-        )
+        if announce:
+            log.info(
+                "gold (joint log ratio and score) of %d events in %.2f s",
+                n_target + n_reference,
+                time.perf_counter() - start,
+            )
     uniform = plan.kind == "pdf_x" and is_uniform(plan.pdf)
-    return TrainingSample(
+    return dict(
         x=np.vstack([x_target, x_reference]),
         theta=np.vstack([theta, theta_reference]),
         y=np.concatenate([np.ones(n_target), np.zeros(n_reference)]),

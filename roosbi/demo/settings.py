@@ -122,7 +122,7 @@ def _check_run_settings(
     calibration: str | None,
 ) -> None:
     """The checks shared by the demo and ``roosbi run``; ``problem`` is "" for a user's workspace."""
-    from ..estimators.torch_mlp import resolve_device
+    from ..estimators.resources import resolve_device
 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"the seed must be an integer >= 0 (numpy seeds are non-negative), not {seed!r}")

@@ -24,7 +24,8 @@ from ..data.sample import ScoreSample
 from ..exceptions import InputError
 from ..onnx import load_model, onnxruntime_session, read_metadata, save_model, set_metadata
 from . import losses
-from .torch_mlp import TorchEnsembleSettings, _torch, export_sequential, resolve_device
+from .resources import _torch, resolve_device
+from .torch_mlp import TorchEnsembleSettings, export_sequential
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,8 @@ patience, weight_decay, schedule, device, seed, progress
             "hidden": list(self.hidden),
             "n_members": self.n_members,
             "activation": self.activation,
+            "batch_size": getattr(self, "batch_size_", None),
+            "learning_rate": getattr(self, "learning_rate_", None),
             "version": __version__,
         }
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 import logging
+import math
+import numbers
 import os
 import time
 import warnings
@@ -31,34 +33,14 @@ import numpy as np
 from ..exceptions import InputError
 from . import losses
 from .base import ACTIVATIONS, EpochTracker, RatioEstimator
+from .resources import _torch, auto_batch_size, auto_learning_rate, network_work, resolve_device, training_threads
 
 log = logging.getLogger(__name__)
 
 #: Rows per chunk when the validation loss is computed (it needs a graph for the score methods).
 _VALIDATION_CHUNK = 65_536
-
-
-def _torch():
-    try:
-        import torch
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            "the torch estimator needs PyTorch: pip install 'roosbi[torch]' "
-            "(or use estimator='sklearn', which needs nothing extra)"
-        ) from err
-    return torch
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` if a GPU is visible, else ``"cpu"``; checks explicit choices."""
-    torch = _torch()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise InputError(f"device must be 'auto', 'cpu' or 'cuda', not {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device='cuda' was asked for but torch sees no CUDA GPU; use device='cpu' or 'auto'")
-    return device
+#: Rows per block of the held-out draw.
+_HELD_OUT_BLOCK = 1 << 18
 
 
 def _activation(name: str):
@@ -194,10 +176,13 @@ class TorchEnsembleSettings:
         Ensemble size; the estimate is the members' mean output. 1 gives a single network.
     activation : str
         One of tanh, relu, sigmoid, leaky_relu, elu, selu, softplus, silu, gelu.
-    learning_rate : float
-        Initial Adam learning rate.
-    batch_size : int
-        Minibatch size.
+    learning_rate : float or None
+        Initial Adam learning rate. None (default): :func:`auto_learning_rate` of the batch size
+        (5e-3 up to 2048 rows per batch, times sqrt(batch / 2048) above, at most 2e-2). The value
+        used is ``learning_rate_`` after the fit.
+    batch_size : int or None
+        Minibatch size. None (default): :func:`auto_batch_size` of the device and the number of
+        training rows (2048 up to 10^6 rows). The value used is ``batch_size_`` after the fit.
     max_epochs : int
         Passes over the training data (the cosine schedule spans them all).
     validation_fraction : float
@@ -216,6 +201,11 @@ class TorchEnsembleSettings:
         Seeds initialisation, the held-out events and the batch order.
     progress : bool
         Show a tqdm progress bar.
+    n_threads : int or None
+        torch's intra-op CPU threads during the fit (put back afterwards). None (default): a count
+        the user chose (``torch.set_num_threads``, ``OMP_NUM_THREADS``), else one thread and one more
+        per 1e8 multiply-adds of a minibatch, at most the CPUs the process may use
+        (:mod:`roosbi.estimators.resources`). Ignored on a GPU unless given.
     """
 
     def __init__(
@@ -223,8 +213,8 @@ class TorchEnsembleSettings:
         hidden: tuple[int, ...] = (32, 32),
         n_members: int = 4,
         activation: str = "tanh",
-        learning_rate: float = 5e-3,
-        batch_size: int = 2048,
+        learning_rate: float | None = None,
+        batch_size: int | None = None,
         max_epochs: int = 25,
         validation_fraction: float = 0.1,
         patience: int = 25,
@@ -233,6 +223,7 @@ class TorchEnsembleSettings:
         device: str = "auto",
         seed: int = 0,
         progress: bool = True,
+        n_threads: int | None = None,
     ):
         self.hidden = tuple(hidden)
         self.n_members = n_members
@@ -247,6 +238,7 @@ class TorchEnsembleSettings:
         self.device = device
         self.seed = seed
         self.progress = progress
+        self.n_threads = n_threads
 
     def _check_settings(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -258,10 +250,34 @@ class TorchEnsembleSettings:
             raise InputError(f"validation_fraction must be in (0, 1), not {self.validation_fraction}")
         if self.schedule not in ("cosine", "plateau"):
             raise InputError(f"schedule must be 'cosine' or 'plateau', not {self.schedule!r}")
+        for name in ("batch_size", "n_threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+                raise InputError(f"{name} must be None (automatic) or a positive integer, not {value!r}")
+        rate = self.learning_rate
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 < float(rate) < math.inf
+        ):
+            raise InputError(f"learning_rate must be None (automatic) or a positive number, not {rate!r}")
+
+    def _batch_settings(self, n_events: int) -> tuple[int, float]:
+        """The batch size and learning rate of this fit: the given ones, or the automatic ones."""
+        batch = int(self.batch_size) if self.batch_size is not None else auto_batch_size(n_events, self.device_)
+        rate = float(self.learning_rate) if self.learning_rate is not None else auto_learning_rate(batch)
+        return batch, rate
 
     def _held_out(self, n: int) -> np.ndarray:
-        """held_out[n, k]: event n validates member k and is not used to train it."""
-        return np.random.default_rng(self.seed).random((n, self.n_members)) < self.validation_fraction
+        """held_out[n, k]: event n validates member k and is not used to train it.
+
+        Drawn in blocks of rows (the same numbers as one draw of shape (n, K)), so that no float64
+        array of the sample's length is made: a 10^7-row sample would need 320 MB for it.
+        """
+        rng = np.random.default_rng(self.seed)
+        held_out = np.empty((n, self.n_members), dtype=bool)
+        for start in range(0, n, _HELD_OUT_BLOCK):
+            rows = min(_HELD_OUT_BLOCK, n - start)
+            held_out[start : start + rows] = rng.random((rows, self.n_members)) < self.validation_fraction
+        return held_out
 
     def _network(self, n_inputs: int, mean, scale, n_outputs: int = 1):
         net = _ensemble_module(
@@ -274,29 +290,57 @@ class TorchEnsembleSettings:
 
         ``batch_loss(rows)`` gives the minibatch's loss, normalised to a mean per event;
         ``validation_loss()`` the held-out loss as a float. Sets ``network_`` (the best epoch's
-        weights), ``history_``, ``n_epochs_`` and ``fit_time_s_``.
+        weights), ``history_``, ``n_epochs_``, ``fit_time_s_``, and the settings it trained with:
+        ``batch_size_``, ``learning_rate_`` (given or automatic) and ``n_threads_`` (torch's
+        intra-op threads during the fit, :mod:`roosbi.estimators.resources`).
+        """
+        self.batch_size_, self.learning_rate_ = self._batch_settings(n_events)
+        log.info(
+            "batch size %d%s, learning rate %.3g%s (%d rows on %s)",
+            self.batch_size_,
+            "" if self.batch_size is not None else " (auto)",
+            self.learning_rate_,
+            "" if self.learning_rate is not None else " (auto)",
+            n_events,
+            self.device_,
+        )
+        work = network_work(self.batch_size_, net)
+        with training_threads(self.n_threads, self.device_, work) as threads:
+            self.n_threads_ = threads
+            self._train_loop(net, n_events, batch_loss, validation_loss, desc)
+
+    def _train_loop(self, net, n_events: int, batch_loss, validation_loss, desc: str) -> None:
+        """The loop of :meth:`_train`, with ``batch_size_`` and ``learning_rate_`` set.
+
+        The sample lives on the device already (float32 tensors, moved once by the caller): each
+        epoch draws one permutation of the row indices on the device, and a minibatch is a slice
+        of it, so nothing crosses between numpy and torch, or host and device, inside the loop
+        except the epoch's loss, read once per epoch.
         """
         from tqdm.auto import tqdm
 
         torch = _torch()
-        optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
-        steps_per_epoch = -(-n_events // self.batch_size)
+        batch_size = self.batch_size_
+        optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate_, weight_decay=self.weight_decay)
+        steps_per_epoch = -(-n_events // batch_size)
         if self.schedule == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=self.max_epochs * steps_per_epoch)
         else:
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimiser, factor=0.5, patience=max(1, self.patience // 3)
             )
-        generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        # On the device: no index array is copied to a GPU per epoch (on the CPU this is the
+        # generator and the permutation of every earlier roosbi version).
+        generator = torch.Generator(device=self.device_).manual_seed(self.seed)
         tracker = EpochTracker(self.patience)
         start = time.perf_counter()
         bar = tqdm(range(self.max_epochs), desc=desc, unit="epoch", disable=not self.progress)
         for _ in bar:
             net.train()
-            order = torch.randperm(n_events, generator=generator).to(self.device_)
+            order = torch.randperm(n_events, generator=generator, device=self.device_)
             total = torch.zeros((), device=self.device_)
-            for i in range(0, n_events, self.batch_size):
-                batch = order[i : i + self.batch_size]
+            for i in range(0, n_events, batch_size):
+                batch = order[i : i + batch_size]
                 optimiser.zero_grad(set_to_none=True)
                 loss = batch_loss(batch)
                 loss.backward()
@@ -353,7 +397,7 @@ class TorchRatioEstimator(TorchEnsembleSettings, RatioEstimator):
         members then reflects the finite training sample (see :meth:`member_onnx`), not only the
         network seeds. False (default): every member trains on all its non-held-out events.
     hidden, n_members, activation, learning_rate, batch_size, max_epochs, validation_fraction, \
-patience, weight_decay, schedule, device, seed, progress
+patience, weight_decay, schedule, device, seed, progress, n_threads
         As in :class:`TorchEnsembleSettings`.
 
     Notes
@@ -493,6 +537,11 @@ patience, weight_decay, schedule, device, seed, progress
         with torch.no_grad():
             t = torch.as_tensor(inputs, dtype=torch.float32, device=self.device_)
             return self.network_(t).double().cpu().numpy()
+
+    def _with_metadata(self, model, extra: dict | None = None):
+        """The base metadata, plus the batch size and learning rate the network trained with."""
+        settings = {"batch_size": self.batch_size_, "learning_rate": self.learning_rate_}
+        return super()._with_metadata(model, {**settings, **(extra or {})})
 
     def _onnx_model(self, members=None):
         return export_sequential(self.network_.as_sequential(members), len(self.input_names_), "log_ratio")
