@@ -45,3 +45,16 @@ def test_budget_options_need_budget_auto_and_sane_values(tmp_path, capsys):
     with pytest.raises(InputError, match="no fit has a training error"):
         training_ratio({"fits": {"learned": {"params": {"mu": {"value": 1.0, "error": 0.1}}}}})
     assert not (tmp_path / "a").exists()
+
+
+def test_a_budget_beyond_the_machine_memory_is_refused_before_any_work(tmp_path, capsys):
+    from roosbi.checks import available_memory
+
+    have = available_memory()
+    if have is None:
+        pytest.skip("no /proc/meminfo")
+    n_train = int(have // 48 // 4)  # rows x columns x bytes: more than there is
+    assert main(["demo", "--out", str(tmp_path / "big"), "--n-train", str(n_train), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "GiB of memory to train" in err and "GiB are available" in err
+    assert not (tmp_path / "big").exists()

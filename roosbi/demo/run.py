@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..checks import check_training_memory
 from ..data.problems import Problem, make_problem
 from ..data.simulate import simulate
 from ..exceptions import InputError
@@ -234,6 +235,9 @@ def pipeline(
     if marginal:  # p(x) is unknown: -sum log r is the NLL up to a constant in theta
         normalize = False
     n_train = defaults["n_train"] if n_train is None else n_train
+    # Target and reference rows; columns: observables, parameters, label, weight, and the gold.
+    n_columns = len(prob.observables) + 2 * len(prob.parameters) + 3
+    check_training_memory(2 * n_train, n_columns)
     if "n_templates" in defaults:
         n_templates = defaults["n_templates"] if n_templates is None else n_templates
         if n_templates ** len(prob.parameters) > MAX_TEMPLATES:
