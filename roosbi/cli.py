@@ -130,15 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         help="train each ensemble member on a bootstrap resample and report the members' spread of the fitted "
         "parameters as the learned likelihood's training-statistics uncertainty (torch ratio methods)",
     )
-    demo.add_argument(
-        "--budget",
-        choices=("auto",),
-        default=None,
-        help="auto: double --n-train (default start 5000) with --bootstrap until the training error is at most "
-        "--budget-target x the statistical error",
-    )
-    demo.add_argument("--budget-target", type=float, default=None, help="default 0.1")
-    demo.add_argument("--budget-max", type=_integer(MIN_N_TRAIN), default=None, help="largest n_train tried")
+    _budget_options(demo)
     demo.add_argument(
         "--calibration",
         choices=CALIBRATION_METHODS,
@@ -252,6 +244,7 @@ def _run_parser(sub) -> None:
     run.add_argument("--bootstrap", action="store_true", default=None, help="as for demo: the training error")
     run.add_argument("--no-plots", action="store_true", default=None)
     run.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
+    _budget_options(run)
     mix = run.add_argument_group("mixture from sample files (no workspace; --data is then FILE[:TREE] or omitted)")
     mix.add_argument(
         "--signal", action="append", default=None, metavar="FILE[:TREE]", help="signal events (repeat for more files)"
@@ -268,6 +261,20 @@ def _run_parser(sub) -> None:
     )
     mix.add_argument("--n-bins", type=_integer(2), default=None, help="score template bins (30)")
     mix.add_argument("--calibration", choices=CALIBRATION_METHODS, default=None, help="of r (normalization)")
+
+
+def _budget_options(parser: argparse.ArgumentParser) -> None:
+    from .demo import MIN_N_TRAIN
+
+    parser.add_argument(
+        "--budget",
+        choices=("auto",),
+        default=None,
+        help="auto: double --n-train (default start 5000) with --bootstrap until the training error is at most "
+        "--budget-target x the statistical error",
+    )
+    parser.add_argument("--budget-target", type=float, default=None, help="default 0.1")
+    parser.add_argument("--budget-max", type=_integer(MIN_N_TRAIN), default=None, help="largest n_train tried")
 
 
 def _default_estimator() -> str:
@@ -322,20 +329,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _demo_budget(args: argparse.Namespace, options: dict) -> dict:
-    """``roosbi demo --budget auto``: bootstrap runs at doubling n_train, the last one left in ``--out``."""
-    from .demo import run_demo
+def _budget(args: argparse.Namespace, run_at, n_start: int | None, out) -> dict:
+    """``--budget auto``: ``run_at(n_train)`` (a bootstrap run) at doubling n_train, the last one left in ``out``."""
     from .demo.budget import BUDGET_MAX, BUDGET_TARGET, auto_budget, record_budget
 
     target = BUDGET_TARGET if args.budget_target is None else args.budget_target
     n_max = BUDGET_MAX if args.budget_max is None else args.budget_max
-    results, budget = auto_budget(
-        lambda n: run_demo(**options, n_train=n, bootstrap=True), args.n_train or 5000, target, n_max
-    )
-    record_budget(args.out, budget)
+    results, budget = auto_budget(run_at, n_start or 5000, target, n_max)
+    record_budget(out, budget)
     chosen = budget["n_train"] if budget["reached"] else f"not reached up to {budget['steps'][-1]['n_train']}"
     print(f"budget: n_train {chosen} (training error <= {target:g} x statistical error)")
     return results
+
+
+def _check_budget_options(args: argparse.Namespace) -> None:
+    if args.budget is None and (args.budget_target is not None or args.budget_max is not None):
+        raise InputError("--budget-target and --budget-max need --budget auto")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -344,8 +353,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .output_dir import check_output_dir
 
     settings = {} if args.epochs is None else {"max_epochs": args.epochs}
-    if args.budget is None and (args.budget_target is not None or args.budget_max is not None):
-        raise InputError("--budget-target and --budget-max need --budget auto")
+    _check_budget_options(args)
     try:
         # Everything that can be checked before simulating (run_demo checks again, for library
         # users). Deferred: this imports torch, and an extension module that Ctrl-C stops half-way
@@ -381,7 +389,7 @@ def _demo(args: argparse.Namespace) -> int:
             calibration=args.calibration,
         )
         if args.budget == "auto":
-            results = _demo_budget(args, options)
+            results = _budget(args, lambda n: run_demo(**options, n_train=n, bootstrap=True), args.n_train, args.out)
         else:
             results = run_demo(**options, n_train=args.n_train, bootstrap=args.bootstrap)
     except KeyboardInterrupt:
@@ -403,6 +411,7 @@ def _run(args: argparse.Namespace) -> int:
     from .run import STUDY_KEYS, load_study, run_study
 
     options = {key: value for key, value in vars(args).items() if key in STUDY_KEYS and value is not None}
+    _check_budget_options(args)
     with deferred_interrupts():
         if args.source is None:
             if args.signal is None and args.background is None:
@@ -417,7 +426,11 @@ def _run(args: argparse.Namespace) -> int:
             settings = {"workspace": args.source, **options}
     out = settings.get("out")
     try:
-        results = run_study(settings)
+        if args.budget == "auto":
+            at = lambda n: run_study({**settings, "n_train": n, "bootstrap": True})  # noqa: E731
+            results = _budget(args, at, settings.get("n_train"), out)
+        else:
+            results = run_study(settings)
     except KeyboardInterrupt:
         print(f"roosbi: interrupted; nothing was written to {out}", file=sys.stderr)
         return 130

@@ -58,3 +58,18 @@ def test_a_budget_beyond_the_machine_memory_is_refused_before_any_work(tmp_path,
     err = capsys.readouterr().err
     assert "GiB of memory to train" in err and "GiB are available" in err
     assert not (tmp_path / "big").exists()
+
+
+def test_roosbi_run_searches_the_budget_too(tmp_path, capsys):
+    from roosbi.data.builtin import gauss1d
+
+    path = tmp_path / "ws.root"
+    gauss1d(seed=3).workspace.writeToFile(str(path))
+    out = tmp_path / "run"
+    argv = ["run", str(path), "--pdf", "gauss", "--observables", "x", "--parameters", "mu", "--data", "obs_data"]
+    argv += ["--out", str(out), "--epochs", "2", "--n-train", "1000", "--no-plots", "--quiet"]
+    assert main([*argv, "--budget", "auto", "--budget-target", "1000"]) == 0
+    budget = json.loads((out / "results.json").read_text())["budget"]
+    assert budget["reached"] and [s["n_train"] for s in budget["steps"]] == [1000]
+    assert main([*argv, "--budget-max", "2000"]) == 2
+    assert "need --budget auto" in capsys.readouterr().err
