@@ -3,7 +3,9 @@
  *
  * The network is evaluated block by block (kBlock events at a time), with the activations of a
  * block stored input-major. Each dense layer is a small GEMM done by a register-blocked
- * micro-kernel on SIMD vectors, with the activation applied in registers before the store.
+ * micro-kernel on SIMD vectors (a tile shape per instruction set: AVX-512, AVX2, SSE2), with the
+ * activation applied to each tile while it is in the L1 cache. The results do not depend on the
+ * instruction set as long as it has FMA (docs/kernel.md).
  * Inputs that are the same for every event of a call (the parameters, during a fit) are folded
  * into the first layer's biases once per call. Everything is double precision: Minuit
  * differentiates the NLL numerically and needs it smooth far below float32 resolution.
@@ -26,6 +28,10 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 ClassImp(RooLearnedRatio);
 
@@ -67,72 +73,141 @@ inline double sigmoid(double x)
 }
 
 // The kernels below are written on GCC/Clang vector types: arithmetic on a Vec compiles to SIMD
-// instructions of the host CPU (the library is always built on the machine that runs it).
+// instructions of the target CPU (-march, see roosbi/library.py): 8 doubles per vector and 32
+// vector registers with AVX-512, 4 and 16 with AVX2, 2 and 16 with SSE2.
 #if defined(__AVX512F__)
 constexpr std::size_t kLanes = 8;
-constexpr std::size_t kTileRows = 6; // 6 x 4 accumulators + 4 inputs + 1 weight: 29 of 32 registers
+constexpr std::size_t kRegisters = 32;
 #elif defined(__AVX__)
 constexpr std::size_t kLanes = 4;
-constexpr std::size_t kTileRows = 3; // 3 x 4 accumulators + 4 inputs + 1 weight: 16 of 16 registers
+constexpr std::size_t kRegisters = 16;
 #else
 constexpr std::size_t kLanes = 2;
-constexpr std::size_t kTileRows = 3;
+constexpr std::size_t kRegisters = 16;
 #endif
-constexpr std::size_t kTileVecs = 4;
-constexpr std::size_t kTileEvents = kTileVecs * kLanes;
-static_assert(kTileRows <= 6, "denseLayer handles at most 5 leftover rows");
+/// Output rows of a full tile of the GEMM micro-kernel (see denseRows).
+constexpr std::size_t kTileRows = 6;
+
+/// Vectors of events in a tile of `rows` output rows: the most (a power of two, at most 8) whose
+/// rows x vecs accumulators, the vecs input vectors they share (none for one row: each is used
+/// once, straight from memory) and one broadcast weight fit in the vector registers with one to
+/// spare. A spilled accumulator puts a store and a reload into the chain of multiply-adds (the
+/// AVX2 tile of 3 x 4 accumulators + 4 inputs + 1 weight was one register short). Full tiles:
+/// 6 x 4 with AVX-512 (29 registers), 6 x 2 with AVX2 and SSE2 (15).
+constexpr std::size_t tileVecs(std::size_t rows)
+{
+   std::size_t vecs = 8;
+   while (vecs > 1 && rows * vecs + (rows > 1 ? vecs : 0) + 1 > kRegisters - 1) {
+      vecs /= 2;
+   }
+   return vecs;
+}
+constexpr std::size_t kTileEvents = tileVecs(kTileRows) * kLanes;
+
 typedef double Vec __attribute__((vector_size(kLanes * sizeof(double))));
 typedef std::int64_t VecInt __attribute__((vector_size(kLanes * sizeof(double))));
 
-inline Vec splat(double x)
+/// The vector functions are forced inline: each activation is one loop over a tile (see
+/// activateRows), and the compiler interleaves the independent iterations only when it sees them.
+#define ROOSBI_INLINE inline __attribute__((always_inline))
+
+/// x in every lane. Written x - 0 (exact for every x, -0 and NaN included), which the compiler
+/// folds into a plain broadcast; Vec{} + x is not x for x = -0, so the compiler kept a scalar
+/// addition before the broadcast (a second instruction on the shuffle port, which AVX-512 shares
+/// with one of its two FMA units, for every weight of the micro-kernel).
+ROOSBI_INLINE Vec splat(double x)
 {
-   return Vec{} + x;
+   return x - Vec{};
 }
 
-inline Vec load(const double *p)
+ROOSBI_INLINE Vec load(const double *p)
 {
    Vec v;
    std::memcpy(&v, p, sizeof v);
    return v;
 }
 
-inline void store(double *p, Vec v)
+ROOSBI_INLINE void store(double *p, Vec v)
 {
    std::memcpy(p, &v, sizeof v);
 }
 
 // A cast between vector types of the same size reinterprets the bits (GCC and Clang).
-inline VecInt signBits(Vec x)
+ROOSBI_INLINE VecInt signBits(Vec x)
 {
    return (VecInt)x & static_cast<std::int64_t>(0x8000000000000000ULL);
 }
 
-inline Vec withSignBits(Vec magnitude, VecInt sign)
+ROOSBI_INLINE Vec withSignBits(Vec magnitude, VecInt sign)
 {
    return (Vec)((VecInt)magnitude | sign);
 }
 
-inline Vec vabs(Vec x)
+ROOSBI_INLINE Vec vabs(Vec x)
 {
    return (Vec)((VecInt)x & static_cast<std::int64_t>(0x7fffffffffffffffULL));
 }
 
-/// A polynomial, coefficients highest degree first, as two interleaved Horner chains in x^2
-/// (even and odd powers): half the chain of dependent multiply-adds of plain Horner.
-template <std::size_t N>
-inline Vec polynomial(Vec x, const double (&coeffs)[N])
+/// limit < x ? limit : x, as one min instruction (x where x is NaN). The compiler writes the
+/// conditional itself as a compare and a blend, 3 or 4 micro-ops with AVX2 on recent Intel cores.
+ROOSBI_INLINE Vec vclampAbove(Vec x, double limit)
 {
+#if defined(__AVX512F__)
+   return (Vec)__builtin_ia32_minpd512_mask((__v8df)splat(limit), (__v8df)x, (__v8df)x, (__mmask8)-1,
+                                            _MM_FROUND_CUR_DIRECTION);
+#elif defined(__AVX__)
+   return (Vec)_mm256_min_pd((__m256d)splat(limit), (__m256d)x);
+#elif defined(__SSE2__)
+   return (Vec)_mm_min_pd((__m128d)splat(limit), (__m128d)x);
+#else
+   return limit < x ? splat(limit) : x;
+#endif
+}
+
+/// limit > x ? limit : x, as one max instruction (x where x is NaN; -0 for x = -0 and limit 0).
+ROOSBI_INLINE Vec vclampBelow(Vec x, double limit)
+{
+#if defined(__AVX512F__)
+   return (Vec)__builtin_ia32_maxpd512_mask((__v8df)splat(limit), (__v8df)x, (__v8df)x, (__mmask8)-1,
+                                            _MM_FROUND_CUR_DIRECTION);
+#elif defined(__AVX__)
+   return (Vec)_mm256_max_pd((__m256d)splat(limit), (__m256d)x);
+#elif defined(__SSE2__)
+   return (Vec)_mm_max_pd((__m128d)splat(limit), (__m128d)x);
+#else
+   return limit > x ? splat(limit) : x;
+#endif
+}
+
+/// A polynomial, coefficients highest degree first, as two interleaved Horner chains in x^2
+/// (even and odd powers): half the chain of dependent multiply-adds of plain Horner. Each chain
+/// starts at its highest coefficient (the same values as 0 * x^2 + c, one multiply-add less).
+template <std::size_t N>
+ROOSBI_INLINE Vec polynomial(Vec x, const double (&coeffs)[N])
+{
+   static_assert(N >= 2, "a polynomial of degree 1 or more");
    const Vec x2 = x * x;
-   Vec even = splat(0.);
-   Vec odd = splat(0.);
-   for (std::size_t i = 0; i < N; ++i) {
-      if ((N - 1 - i) % 2 == 0) {
-         even = even * x2 + coeffs[i];
+   Vec top = splat(coeffs[0]);  // the chain of the power N - 1
+   Vec next = splat(coeffs[1]); // the other one
+   for (std::size_t i = 2; i < N; ++i) {
+      if ((N - 1 - i) % 2 == (N - 1) % 2) {
+         top = top * x2 + coeffs[i];
       } else {
-         odd = odd * x2 + coeffs[i];
+         next = next * x2 + coeffs[i];
       }
    }
-   return odd * x + even;
+   return (N - 1) % 2 == 0 ? next * x + top : top * x + next;
+}
+
+/// 1.5 * 2^52 + 1023: y + kRoundShift rounds y to an integer k (for |y| < 2^51) and holds k + 1023,
+/// the biased exponent of 2^k, in its low bits; k = (y + kRoundShift) - kRoundShift exactly.
+constexpr double kRoundShift = 6755399441055744.0 + 1023.;
+
+/// 2^k from shifted = y + kRoundShift (-1022 <= k <= 1023): its low bits moved into the exponent
+/// field, the rest shifted out. One instruction.
+ROOSBI_INLINE Vec powerOfTwo(Vec shifted)
+{
+   return (Vec)((VecInt)shifted << 52);
 }
 
 /// exp(x) split as 2^k (1 + q), with x = k ln2 + r, |r| <= ln2 / 2 and q = expm1(r): then
@@ -145,33 +220,31 @@ struct ExpParts {
    Vec q;
 };
 
-inline ExpParts expParts(Vec x)
+ROOSBI_INLINE ExpParts expParts(Vec x)
 {
    constexpr double kLog2e = 1.4426950408889634074;
    constexpr double kLn2Hi = 6.93147180369123816490e-01;
    constexpr double kLn2Lo = 1.90821492927058770002e-10;
-   constexpr double kShift = 6755399441055744.0; // 1.5 * 2^52: adding it rounds to an integer
    x = x > 700. ? splat(700.) : x;
    x = x < -700. ? splat(-700.) : x;
-   const Vec shifted = x * kLog2e + kShift;
-   const Vec k = shifted - kShift;
+   const Vec shifted = x * kLog2e + kRoundShift;
+   const Vec k = shifted - kRoundShift;
    const Vec r = (x - k * kLn2Hi) - k * kLn2Lo;
    constexpr double kCoeffs[] = {2.510520637395701e-08,  2.7626357241447223e-07, 2.7557255425746435e-06,
                                  2.4801504346997686e-05, 0.00019841269874800493, 0.0013888888932488599,
                                  0.008333333333326141,   0.04166666666657314,    0.1666666666666667,
                                  0.5000000000000006,     1.};
    const Vec p = polynomial(r, kCoeffs);
-   const VecInt twoKBits = ((VecInt)shifted - 0x4338000000000000LL + 1023) << 52; // k + 1023 in the exponent
-   return {(Vec)twoKBits, p * r};
+   return {powerOfTwo(shifted), p * r};
 }
 
-inline Vec vexp(Vec x)
+ROOSBI_INLINE Vec vexp(Vec x)
 {
    const ExpParts e = expParts(x);
    return e.twoK * e.q + e.twoK;
 }
 
-inline Vec vexpm1(Vec x)
+ROOSBI_INLINE Vec vexpm1(Vec x)
 {
    const ExpParts e = expParts(x);
    return e.twoK * e.q + (e.twoK - 1.);
@@ -179,7 +252,7 @@ inline Vec vexpm1(Vec x)
 
 /// log1p(t) for t in [0, 1] as 2 atanh(s), s = t / (2 + t) <= 1/3, with atanh(s) / s a
 /// degree-9 polynomial in s^2 (4e-16 relative; scripts/activation_coefficients.py).
-inline Vec vlog1pUnit(Vec t)
+ROOSBI_INLINE Vec vlog1pUnit(Vec t)
 {
    constexpr double kCoeffs[] = {0.08890381913056651, 0.04940394524382393, 0.06795652742789947, 0.07681838124445817,
                                  0.09091429900236955, 0.11111095430673142, 0.1428571455582858,  0.199999999976438,
@@ -192,7 +265,7 @@ inline Vec vlog1pUnit(Vec t)
 /// exp(-z^2) erfcx(z), and erfcx is a degree-20 polynomial in u = (z - 3.5) / (z + 3.5), which
 /// maps [0, inf) onto [-1, 1) (5e-16 relative for z <= 6; scripts/activation_coefficients.py).
 /// The small tail is computed directly on both sides, so neither cancels.
-inline Vec vnormalCdf(Vec x)
+ROOSBI_INLINE Vec vnormalCdf(Vec x)
 {
    constexpr double kInvSqrt2 = 0.70710678118654752440084436210485;
    constexpr double kCoeffs[] = {
@@ -209,38 +282,115 @@ inline Vec vnormalCdf(Vec x)
    return x < 0. ? tail : 1. - tail;
 }
 
-inline Vec vsigmoid(Vec x)
+/// D(r) = r / expm1(r) = 1 - r/2 + r^2 G(r^2) for |r| <= ln2 / 2 (G even: Bernoulli numbers,
+/// B2/2! + B4/4! r^2 + ...; a degree-4 polynomial, 2.2e-16 relative for D, see docs/kernel.md). With
+/// y = k ln2 + r, exp(y) = 2^k (D + r) / D and expm1(y) = 2^k (1 + r / D) - 1: the quotients that
+/// tanh and sigmoid take of exp(y) absorb this division, so they need one division and a polynomial
+/// of 5 coefficients instead of one of 11 (expParts).
+constexpr double kBernoulliG[] = {2.0718862826791008e-08, -8.267030082986318e-07, 3.3068782358539365e-05,
+                                  -0.0013888888888782286, 0.0833333333333333};
+
+/// sigmoid(x) with |x| = k ln2 + r (clamped to 700, as vexp; NaN stays NaN) and D as above:
+/// exp(|x|) = 2^k (D + r) / D, so sigmoid(|x|) = u / (D + u) and sigmoid(-|x|) = D / (D + u) with
+/// u = 2^k (D + r) (D + r ~ 1 + r/2: no cancellation). One division and no exp; at most 2.5 ulp
+/// (the form 1 / (1 + exp(-|x|)) with expParts: 2.8 ulp).
+ROOSBI_INLINE Vec vsigmoid(Vec x)
 {
-   const Vec e = vexp(-vabs(x)); // never overflows
-   const Vec s = 1. / (1. + e);
-   return x >= 0. ? s : e * s;
+   constexpr double kLog2e = 1.4426950408889634074;
+   constexpr double kLn2Hi = 6.93147180369123816490e-01;
+   constexpr double kLn2Lo = 1.90821492927058770002e-10;
+   const Vec y = vclampAbove(vabs(x), 700.);
+   const Vec shifted = y * kLog2e + kRoundShift;
+   const Vec k = shifted - kRoundShift;
+   const Vec r = (y - k * kLn2Hi) - k * kLn2Lo;
+   const Vec r2 = r * r;
+   Vec g = splat(kBernoulliG[0]);
+   for (std::size_t i = 1; i < 5; ++i) {
+      g = g * r2 + kBernoulliG[i];
+   }
+   const Vec d = (1. - 0.5 * r) + r2 * g;
+   const Vec twoK = powerOfTwo(shifted);
+   const Vec u = twoK * (d + r);
+   return (x >= 0. ? u : d) / (d + u);
 }
 
-/// tanh(|x|) = expm1(2|x|) / (expm1(2|x|) + 2): no cancellation near 0, so the relative error
-/// is a few ulp everywhere (tested against std::tanh to 1e-14).
-inline Vec vtanh(Vec x)
+/// tanh(|x|) = expm1(y) / (expm1(y) + 2) with y = 2|x| = k ln2 + r and D(r) as above:
+///
+///     tanh(|x|) = N / (N + D),  N = 2^k r + (2^k - 1) D,
+///
+/// one division for expm1 and the quotient together (it was expm1(y) / (expm1(y) + 2) with
+/// expm1 from expParts: 34 vector instructions, now 26). For k = 0 N is r exactly; for k >= 1
+/// both terms are positive or lose at most a factor 2.5. From k = 3 (|x| > 1.04) on it takes
+/// 1 - D / (N + D) instead, where the rounding of N + D no longer shows. At most 2.7 ulp, correctly
+/// rounded for 93 % of arguments (the expParts form: 3.9 ulp, 91 %; tested against std::tanh to
+/// 1e-14). The code works with h = r / 2 and D / 2 (|x| = k ln2/2 + h;
+/// G's coefficients scaled by powers of 2), which saves forming 2|x|. tanh is 1 in double beyond
+/// |x| = 20, so |x| is clamped there (NaN stays NaN).
+ROOSBI_INLINE Vec vtanh(Vec x)
 {
-   const Vec e = vexpm1(2. * vabs(x));
-   return withSignBits(e / (e + 2.), signBits(x));
+   constexpr double kTwoLog2e = 2. * 1.4426950408889634074;
+   constexpr double kHalfLn2Hi = 0.5 * 6.93147180369123816490e-01;
+   constexpr double kHalfLn2Lo = 0.5 * 1.90821492927058770002e-10;
+   // 2 G(4 z), highest degree first (kBernoulliG times 2 * 4^power, exact): D / 2 = 1/2 - h/2 + h^2 (2 G(4 h^2)).
+   constexpr double kG[] = {1.0608057767316996e-05, -0.00010581798506222487, 0.0010582010354732597,
+                            -0.011111111111025829, 0.1666666666666666};
+   const Vec a = vclampAbove(vabs(x), 20.);
+   const Vec shifted = a * kTwoLog2e + kRoundShift;
+   const Vec k = shifted - kRoundShift;
+   const Vec h = (a - k * kHalfLn2Hi) - k * kHalfLn2Lo;
+   const Vec h2 = h * h;
+   Vec g = splat(kG[0]);
+   for (std::size_t i = 1; i < 5; ++i) {
+      g = g * h2 + kG[i];
+   }
+   const Vec halfD = (0.5 - 0.5 * h) + h2 * g;
+   const Vec twoK = powerOfTwo(shifted);
+   const Vec num = twoK * h + (twoK * halfD - halfD); // N / 2; 2^k D / 2 is exact
+   const Vec d = 2. * halfD;
+   const auto far = k >= 3.;
+   const Vec q = (far ? d : num) / (num + d);
+#if defined(__AVX512F__)
+   return withSignBits(far ? 1. - q : q, signBits(x)); // one masked subtraction
+#else
+   const Vec one = (Vec)(far & (VecInt)splat(1.)); // 1 where far, else 0: far ? 1 - q : q without a blend
+   return withSignBits(q * (1. - 2. * one) + one, signBits(x));
+#endif
 }
 
-/// The activation of a layer on one vector of values. Comparisons are written so that NaN
-/// propagates, as in torch.
-inline Vec activate(Vec v, int kind, double param)
+/// `f` on rows [0, nRows) x events [0, nEvents) of `dst` (row j at dst[j * kStride]), in place.
+template <std::size_t kStride, class F>
+void applyRows(double *dst, std::size_t nRows, std::size_t nEvents, F f)
+{
+   for (std::size_t r = 0; r < nRows; ++r) {
+      for (std::size_t e = 0; e < nEvents; e += kLanes) {
+         store(dst + r * kStride + e, f(load(dst + r * kStride + e)));
+      }
+   }
+}
+
+/// The activation of a layer on rows of values, as applyRows. The kind is dispatched once per
+/// tile, not once per vector (as it was, through an out-of-line call), so each case is a loop of
+/// independent iterations that the compiler unrolls and interleaves. Comparisons are written so
+/// that NaN propagates, as in torch.
+template <std::size_t kStride>
+void activateRows(int kind, double param, double *dst, std::size_t nRows, std::size_t nEvents)
 {
    constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
    constexpr double kSeluScale = 1.0507009873554804934193349852946;
+   auto apply = [&](auto f) { applyRows<kStride>(dst, nRows, nEvents, f); };
    switch (kind) {
-   case RooLearnedRatio::kIdentity: return v;
-   case RooLearnedRatio::kTanh: return vtanh(v);
-   case RooLearnedRatio::kRelu: return v < 0. ? splat(0.) : v;
-   case RooLearnedRatio::kSigmoid: return vsigmoid(v);
-   case RooLearnedRatio::kLeakyRelu: return v < 0. ? param * v : v;
-   case RooLearnedRatio::kElu: return v < 0. ? param * vexpm1(v) : v;
-   case RooLearnedRatio::kSelu: return kSeluScale * (v < 0. ? kSeluAlpha * vexpm1(v) : v);
-   case RooLearnedRatio::kSiLU: return v * vsigmoid(v);
-   case RooLearnedRatio::kSoftplus: return (v > 0. ? v : splat(0.)) + vlog1pUnit(vexp(-vabs(v)));
-   case RooLearnedRatio::kGelu: return v * vnormalCdf(v);
+   case RooLearnedRatio::kIdentity: return;
+   case RooLearnedRatio::kTanh: return apply([](Vec v) { return vtanh(v); });
+   case RooLearnedRatio::kRelu: return apply([](Vec v) { return vclampBelow(v, 0.); }); // v < 0 ? 0 : v
+   case RooLearnedRatio::kSigmoid: return apply([](Vec v) { return vsigmoid(v); });
+   case RooLearnedRatio::kLeakyRelu: return apply([param](Vec v) { return v < 0. ? param * v : v; });
+   case RooLearnedRatio::kElu: return apply([param](Vec v) { return v < 0. ? param * vexpm1(v) : v; });
+   case RooLearnedRatio::kSelu:
+      return apply([](Vec v) { return kSeluScale * (v < 0. ? kSeluAlpha * vexpm1(v) : v); });
+   case RooLearnedRatio::kSiLU: return apply([](Vec v) { return v * vsigmoid(v); });
+   case RooLearnedRatio::kSoftplus:
+      return apply([](Vec v) { return (v > 0. ? v : splat(0.)) + vlog1pUnit(vexp(-vabs(v))); });
+   case RooLearnedRatio::kGelu: return apply([](Vec v) { return v * vnormalCdf(v); });
    default: throw std::runtime_error("RooLearnedRatio: unknown activation code " + std::to_string(kind));
    }
 }
@@ -279,63 +429,109 @@ std::vector<std::uint32_t> tileInputRanges(const double *w, std::size_t nIn, std
    return ranges;
 }
 
-/// Rows [row, row + kRows) of a layer for a block of kBlock events stored input-major
-/// (src[i * kBlock + e], dst[j * kBlock + e]). This is a GEMM micro-kernel: a tile of kRows
-/// outputs x kTileVecs vectors of events is accumulated in registers over all inputs (per input:
-/// kTileVecs loads, kRows broadcasts, kRows * kTileVecs multiply-adds), then activated and
-/// stored once. It runs at 55-100 GFLOP/s for widths 64-256 on the development machine.
-template <std::size_t kBlock, std::size_t kRows>
-void denseRows(const Layer &layer, std::size_t row, std::size_t nEvents, const double *src, double *dst)
+/// Rows [row, row + kRows) x events [e0, e0 + tileVecs(kRows) * kLanes) of a layer, for a block
+/// of events stored input-major, rows kStride values apart (src[i * kStride + e], dst[j * kStride
+/// + e]). This is a GEMM micro-kernel: the tile of kRows outputs x kVecs vectors of events is accumulated in registers
+/// over the inputs (per input: kVecs loads, kRows broadcasts, kRows * kVecs multiply-adds, each
+/// sum in the order bias, input 0, input 1, ... whatever the tile shape, so every instruction set
+/// gives the same numbers), then stored once and activated while it is in the L1 cache.
+template <std::size_t kStride, std::size_t kRows>
+void denseTile(const Layer &layer, std::size_t row, std::size_t e0, const double *src, double *dst)
 {
+   constexpr std::size_t kVecs = tileVecs(kRows);
    const double *w = layer.weights + row * layer.nIn;
    const std::size_t first = layer.inputRanges[2 * (row / kTileRows)];
    const std::size_t last = layer.inputRanges[2 * (row / kTileRows) + 1];
-   for (std::size_t e0 = 0; e0 < nEvents; e0 += kTileEvents) {
-      Vec acc[kRows][kTileVecs];
-      for (std::size_t r = 0; r < kRows; ++r) {
-         for (std::size_t c = 0; c < kTileVecs; ++c) {
-            acc[r][c] = splat(layer.biases[row + r]);
-         }
+   Vec acc[kRows][kVecs];
+   for (std::size_t r = 0; r < kRows; ++r) {
+      const Vec bias = splat(layer.biases[row + r]);
+      for (std::size_t c = 0; c < kVecs; ++c) {
+         acc[r][c] = bias;
       }
-      for (std::size_t i = first; i < last; ++i) {
-         Vec in[kTileVecs];
-         for (std::size_t c = 0; c < kTileVecs; ++c) {
-            in[c] = load(src + i * kBlock + e0 + c * kLanes);
-         }
-         for (std::size_t r = 0; r < kRows; ++r) {
-            const Vec wri = splat(w[r * layer.nIn + i]);
-            for (std::size_t c = 0; c < kTileVecs; ++c) {
-               acc[r][c] += wri * in[c];
-            }
-         }
+   }
+   for (std::size_t i = first; i < last; ++i) {
+      Vec in[kVecs];
+      for (std::size_t c = 0; c < kVecs; ++c) {
+         in[c] = load(src + i * kStride + e0 + c * kLanes);
       }
       for (std::size_t r = 0; r < kRows; ++r) {
-         for (std::size_t c = 0; c < kTileVecs; ++c) {
-            store(dst + (row + r) * kBlock + e0 + c * kLanes, activate(acc[r][c], layer.activation, layer.param));
+         const Vec wri = splat(w[r * layer.nIn + i]);
+         for (std::size_t c = 0; c < kVecs; ++c) {
+            acc[r][c] += wri * in[c];
          }
       }
+   }
+   if (layer.activation == RooLearnedRatio::kRelu) { // one instruction: applied before the store
+      for (std::size_t r = 0; r < kRows; ++r) {
+         for (std::size_t c = 0; c < kVecs; ++c) {
+            store(dst + (row + r) * kStride + e0 + c * kLanes, vclampBelow(acc[r][c], 0.));
+         }
+      }
+      return;
+   }
+   for (std::size_t r = 0; r < kRows; ++r) {
+      for (std::size_t c = 0; c < kVecs; ++c) {
+         store(dst + (row + r) * kStride + e0 + c * kLanes, acc[r][c]);
+      }
+   }
+   activateRows<kStride>(layer.activation, layer.param, dst + row * kStride + e0, kRows, kVecs * kLanes);
+}
+
+/// Rows [row, row + kRows) for the first nEvents events, rounded up to whole tiles (at most kBlock).
+template <std::size_t kBlock, std::size_t kStride, std::size_t kRows>
+void denseRows(const Layer &layer, std::size_t row, std::size_t nEvents, const double *src, double *dst)
+{
+   constexpr std::size_t kEvents = tileVecs(kRows) * kLanes;
+   static_assert(kBlock % kEvents == 0 && kBlock <= kStride, "a block must hold whole tiles");
+   for (std::size_t e0 = 0; e0 < nEvents; e0 += kEvents) {
+      denseTile<kStride, kRows>(layer, row, e0, src, dst);
    }
 }
 
-/// The first nEvents (rounded up to whole tiles) events of a block through one layer.
-template <std::size_t kBlock>
+/// The first nEvents events of a block through one layer. Tiles of kTileRows rows go event tile by
+/// event tile, all rows of one: the inputs of an event tile (nIn x kTileEvents values) stay in the
+/// L1 cache while the weights stream past, which holds for the widest layers, where the block's
+/// inputs do not fit (nIn x kBlock values, 64 KB at width 128). The rows left over (fewer than
+/// kTileRows) then take the events in wider tiles, which keep enough sums in flight.
+template <std::size_t kBlock, std::size_t kStride>
 void denseLayer(const Layer &layer, std::size_t nEvents, const double *src, double *dst)
 {
-   static_assert(kBlock % kTileEvents == 0, "a block must hold whole tiles");
-   nEvents = std::min(kBlock, (nEvents + kTileEvents - 1) / kTileEvents * kTileEvents);
-   std::size_t row = 0;
-   for (; row + kTileRows <= layer.nOut; row += kTileRows) {
-      denseRows<kBlock, kTileRows>(layer, row, nEvents, src, dst);
+   static_assert(kBlock % kTileEvents == 0 && kBlock <= kStride, "a block must hold whole tiles");
+   nEvents = std::min(kBlock, nEvents);
+   const std::size_t fullRows = layer.nOut / kTileRows * kTileRows;
+   for (std::size_t e0 = 0; e0 < nEvents; e0 += kTileEvents) {
+      for (std::size_t row = 0; row < fullRows; row += kTileRows) {
+         denseTile<kStride, kTileRows>(layer, row, e0, src, dst);
+      }
    }
-   switch (layer.nOut - row) { // the last rows, fewer than a full tile
+   static_assert(kTileRows <= 6, "denseLayer handles at most 5 leftover rows");
+   switch (layer.nOut - fullRows) { // the last rows, fewer than a full tile
    case 0: return;
-   case 1: return denseRows<kBlock, 1>(layer, row, nEvents, src, dst);
-   case 2: return denseRows<kBlock, 2>(layer, row, nEvents, src, dst);
-   case 3: return denseRows<kBlock, 3>(layer, row, nEvents, src, dst);
-   case 4: return denseRows<kBlock, 4>(layer, row, nEvents, src, dst);
-   default: return denseRows<kBlock, 5>(layer, row, nEvents, src, dst);
+   case 1: return denseRows<kBlock, kStride, 1>(layer, fullRows, nEvents, src, dst);
+   case 2: return denseRows<kBlock, kStride, 2>(layer, fullRows, nEvents, src, dst);
+   case 3: return denseRows<kBlock, kStride, 3>(layer, fullRows, nEvents, src, dst);
+   case 4: return denseRows<kBlock, kStride, 4>(layer, fullRows, nEvents, src, dst);
+   default: return denseRows<kBlock, kStride, 5>(layer, fullRows, nEvents, src, dst);
    }
 }
+
+/// Values from one row of a block to the next in the buffers of the batch loop: kBlock events and
+/// one cache line. With exactly kBlock (512 bytes) every row of a buffer started in the same 8 of
+/// the L1 cache's 64 sets, and a tile's inputs of a 128-wide layer did not fit in their ways.
+template <std::size_t kBlock>
+constexpr std::size_t kRowStride = kBlock + 64 / sizeof(double);
+
+/// `n` doubles, the first on a 64-byte boundary (a whole cache line, as an AVX-512 load wants).
+struct AlignedBuffer {
+   explicit AlignedBuffer(std::size_t n) : storage(n + 64 / sizeof(double), 0.)
+   {
+      void *p = storage.data();
+      std::size_t space = storage.size() * sizeof(double);
+      data = static_cast<double *>(std::align(64, n * sizeof(double), p, space));
+   }
+   std::vector<double> storage;
+   double *data;
+};
 
 } // namespace
 
@@ -588,7 +784,7 @@ void RooLearnedRatio::forwardBlock(const double *in, const FirstLayer &first, st
                                          _activations[0],      _activationParams[0], first.inputRanges.data()}
                                  : Layer{w, b, nIn, nOut, _activations[l], _activationParams[l], _tileRanges[l].data()};
       double *dst = bufs[l % 2];
-      denseLayer<kBlock>(layer, n, src, dst);
+      denseLayer<kBlock, kRowStride<kBlock>>(layer, n, src, dst);
       w += nIn * nOut;
       b += nOut;
       src = dst;
@@ -628,18 +824,19 @@ void RooLearnedRatio::evalRange(const std::vector<Column> &columns, std::size_t 
 {
    const FirstLayer first = firstLayer(columns);
    const std::size_t maxWidth = *std::max_element(_sizes.begin(), _sizes.end());
-   std::vector<double> block(std::max<std::size_t>(1, first.columns.size()) * kBlock, 0.);
-   std::vector<double> scratch(2 * kBlock * maxWidth);
+   constexpr std::size_t kStride = kRowStride<kBlock>;
+   AlignedBuffer block(std::max<std::size_t>(1, first.columns.size()) * kStride);
+   AlignedBuffer scratch(2 * kStride * maxWidth);
    for (std::size_t start = begin; start < end; start += kBlock) {
       const std::size_t m = std::min(kBlock, end - start);
       for (std::size_t k = 0; k < first.columns.size(); ++k) {
          const Column &col = columns[first.columns[k]];
-         double *dst = block.data() + k * kBlock;
+         double *dst = block.data + k * kStride;
          for (std::size_t e = 0; e < m; ++e) {
             dst[e] = col.data[(start + e) * col.stride];
          }
       }
-      forwardBlock(block.data(), first, m, out + start, scratch.data(), scratch.data() + kBlock * maxWidth);
+      forwardBlock(block.data, first, m, out + start, scratch.data, scratch.data + kStride * maxWidth);
    }
 }
 

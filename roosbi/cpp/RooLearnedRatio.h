@@ -184,7 +184,8 @@ private:
    };
    FirstLayer firstLayer(const std::vector<Column> &columns) const;
    /// log r for a block of at most kBlock events; `in` holds the varying inputs of `first`,
-   /// input-major (in[k * kBlock + e]). bufA and bufB hold kBlock x (widest layer) values each.
+   /// input-major, a row stride apart (in[k * stride + e], stride = kBlock + 8, see the .cxx).
+   /// bufA and bufB hold stride x (widest layer) values each.
    void forwardBlock(const double *in, const FirstLayer &first, std::size_t n, double *out, double *bufA,
                      double *bufB) const;
    double transform(double logr) const;
