@@ -161,29 +161,38 @@ def run_demo(
             calibration,
         )
         methods = check_methods(methods, problem, estimator)
-        with staging(out) as stage:
-            results = pipeline(
-                problem=problem,
-                out=out,
-                stage=stage,
-                seed=seed,
-                estimator=estimator,
-                device=device,
-                n_train=n_train,
-                estimator_settings=estimator_settings,
-                normalize=normalize,
-                morph_setting=morph_setting,
-                n_templates=n_templates,
-                progress=progress,
-                plots=plots,
-                n_bins=n_bins,
-                methods=methods,
-                bootstrap=bool(bootstrap),
-                calibration=calibration or "normalization",
-            )
-            checkpoint()
-            publish(stage, out)
-            interrupts.done()  # the results are in place: a later Ctrl-C does not undo them
+        return staged_pipeline(
+            out,
+            interrupts,
+            problem=problem,
+            seed=seed,
+            estimator=estimator,
+            device=device,
+            n_train=n_train,
+            estimator_settings=estimator_settings,
+            normalize=normalize,
+            morph_setting=morph_setting,
+            n_templates=n_templates,
+            progress=progress,
+            plots=plots,
+            n_bins=n_bins,
+            methods=methods,
+            bootstrap=bool(bootstrap),
+            calibration=calibration or "normalization",
+        )
+
+
+def staged_pipeline(out: Path, interrupts, **settings) -> dict:
+    """:func:`pipeline` into a staging directory inside ``out``, its files moved into place at the end.
+
+    ``interrupts`` is the :func:`~roosbi.interrupts.deferred_interrupts` guard of the caller: once
+    the files are in place, a later Ctrl-C does not undo them.
+    """
+    with staging(out) as stage:
+        results = pipeline(out=out, stage=stage, **settings)
+        checkpoint()
+        publish(stage, out)
+        interrupts.done()
     log.info("wrote %s", out)
     return results
 

@@ -17,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..data.problems import Problem
-from ..demo.run import pipeline
+from ..demo.run import staged_pipeline
 from ..demo.settings import check_methods, check_study_settings
 from ..estimators.losses import METHODS
 from ..exceptions import InputError
-from ..interrupts import checkpoint, deferred_interrupts
-from ..output_dir import check_output_dir, publish, staging
+from ..interrupts import deferred_interrupts
+from ..output_dir import check_output_dir
 from .problem import name_list, parse_reference, problem_from_workspace, source_record, string_value, study_notes
 
 log = logging.getLogger(__name__)
@@ -475,34 +475,28 @@ def run_problem(
     with deferred_interrupts() as interrupts:
         check_study_settings(seed, estimator, device, n_train, n_templates, morph_setting, methods, bootstrap)
         methods = check_methods(methods, "", estimator)
-        with staging(out) as stage:
-            results = pipeline(
-                problem=prob,
-                out=out,
-                stage=stage,
-                seed=seed,
-                estimator=estimator,
-                device=device,
-                n_train=n_train,
-                estimator_settings=estimator_settings,
-                normalize=normalize,
-                morph_setting=morph_setting,
-                n_templates=n_templates,
-                progress=progress,
-                plots=plots,
-                n_bins=None,
-                methods=methods,
-                bootstrap=bool(bootstrap),
-                reference=reference,
-                analytic=analytic,
-                source=source,
-                extra_notes=list(notes),
-            )
-            checkpoint()
-            publish(stage, out)
-            interrupts.done()
-    log.info("wrote %s", out)
-    return results
+        return staged_pipeline(
+            out,
+            interrupts,
+            problem=prob,
+            seed=seed,
+            estimator=estimator,
+            device=device,
+            n_train=n_train,
+            estimator_settings=estimator_settings,
+            normalize=normalize,
+            morph_setting=morph_setting,
+            n_templates=n_templates,
+            progress=progress,
+            plots=plots,
+            n_bins=None,
+            methods=methods,
+            bootstrap=bool(bootstrap),
+            reference=reference,
+            analytic=analytic,
+            source=source,
+            extra_notes=list(notes),
+        )
 
 
 def require_problem(prob) -> None:
