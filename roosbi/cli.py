@@ -187,6 +187,8 @@ def _parser() -> argparse.ArgumentParser:
     hyp.add_argument("--out", required=True, help="output directory for hypotest.json, hypotest.md, cls_limits.png")
     hyp.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    _fit_parser(sub)
+
     lib = sub.add_parser("library", help="build the C++ library (if needed) and print its path, for macros")
     lib.add_argument("--rebuild", action="store_true")
     return parser
@@ -315,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             return _hypotest(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "fit":
+            return _fit(args)
         return _demo(args)
     except KeyboardInterrupt:
         print("roosbi: interrupted", file=sys.stderr)
@@ -507,6 +511,55 @@ def _hypotest(args: argparse.Namespace) -> int:
         z = f">{z}" if r["significance_toys_lower_bound"] else z
         print(f"{name:9s} {r['significance_asymptotic']:7.2f} {z:>7s}  {limit(r, 'asymptotic')} / {limit(r, 'toys')}")
     print(f"results in {args.out}/ (hypotest.json, hypotest.md, cls_limits.png)")
+    return 0
+
+
+def _fit_parser(sub) -> None:
+    """``roosbi fit``: a trained model fitted again, on other data or in another workspace."""
+    fit = sub.add_parser(
+        "fit",
+        help="fit a trained model again without retraining: on other data, or in another workspace",
+        description="Fit the NLLs a run marked (learned, morphed, analytic) again: to other events (--data "
+        "FILE[:TREE] or a table), to another dataset (--data NAME), or in another workspace (--workspace FILE.root) "
+        "whose observables and parameters have the names the model was trained with. SOURCE is a run's output "
+        "directory, its workspace.root, or a model.onnx (then --workspace is needed). Writes fit.json, fit.md and "
+        "workspace.root (for macros/fit_workspace.C). docs/run.md.",
+    )
+    fit.add_argument("source", help="a run's output directory, its workspace.root, or a model.onnx")
+    fit.add_argument("--data", default=None, help="a dataset of the workspace, or events: FILE.root[:TREE] or a table")
+    fit.add_argument("--workspace", default=None, help="another workspace file to fit in")
+    fit.add_argument("--workspace-name", default=None, help="the workspace in that file, if it holds several")
+    fit.add_argument("--fits", default=None, help="marked fits to fit, comma-separated (default: all)")
+    fit.add_argument("--analytic", default=None, help="a pdf of the other workspace, fitted beside as 'analytic'")
+    fit.add_argument("--reference", default=None, help="with a model.onnx: the reference pdf p_ref(x) in the workspace")
+    fit.add_argument("--weight", default=None, help="with events from a file: the event-weight column")
+    fit.add_argument("--selection", default=None, help="with events from a file: RDataFrame Filter / DataFrame.query")
+    fit.add_argument("--no-minos", action="store_true", help="HESSE errors only")
+    fit.add_argument("--out", required=True, help="output directory for fit.json, fit.md and workspace.root")
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from .run.refit import refit
+
+    results = refit(
+        args.source,
+        args.out,
+        data=args.data,
+        workspace=args.workspace,
+        workspace_name=args.workspace_name,
+        fits=None if args.fits is None else [f.strip() for f in args.fits.split(",") if f.strip()],
+        analytic=args.analytic,
+        reference=args.reference,
+        weight=args.weight,
+        selection=args.selection,
+        minos=not args.no_minos,
+    )
+    width = max(len(name) for name in results["fits"])
+    for name, fit in results["fits"].items():
+        for par, r in fit["params"].items():
+            print(f"{name:{width}s} {par} = {r['value']:.4f} +- {r['error']:.4f}  (status {fit['status']})")
+    d = results["data"]
+    print(f"{d['n_events']} events of {d['name']}; results in {args.out}/ (fit.json, fit.md, workspace.root)")
     return 0
 
 

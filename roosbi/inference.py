@@ -330,3 +330,52 @@ def grid_start(nll, parameters, n_per_axis: int = 11) -> dict[str, float]:
     start = {par.GetName(): float(v) for par, v in zip(parameters, best, strict=True)}
     log.info("grid start: %s (NLL %.3f, %d points)", start, best_nll, n_per_axis ** len(parameters))
     return start
+
+
+def fit_pdfs(workspace, pdfs: dict[str, str], data, parameters, global_search: bool = False, minos: bool = True):
+    """Fit each named pdf of ``workspace`` to ``data`` as the demo does; ``({name: FitResult}, {name: NLL})``.
+
+    Every fit starts in the middle of the parameters' ranges (or, with ``global_search``, at its
+    own :func:`grid_start`). A pdf with the string attribute ``roosbi_data`` (the mixture's score
+    templates, in another observable) is fitted to the dataset it names instead. The moment
+    morphs' expected evaluation errors are counted, not printed, and do not steer MIGRAD.
+
+    Parameters
+    ----------
+    workspace : ROOT.RooWorkspace
+        Holds the pdfs (and the datasets that ``roosbi_data`` names).
+    pdfs : dict
+        ``{fit name: pdf name}``, fitted in this order.
+    data : ROOT.RooAbsData
+        The observed data.
+    parameters : list of ROOT.RooRealVar
+        The floating parameters.
+    global_search : bool
+        Start each fit at its grid scan's best point.
+    minos : bool
+        Run MINOS after HESSE.
+    """
+    ROOT = import_root()
+    start = {p.GetName(): 0.5 * (p.getMin() + p.getMax()) for p in parameters}
+    fits, nlls = {}, {}
+    for name, pdf_name in pdfs.items():
+        checkpoint()
+        # RooMomentMorphFuncND evaluates its unused non-linear terms (0 * inf) whenever the
+        # parameters move, which RooFit reports as evaluation errors although the value is fine:
+        # count them instead of printing them, and keep them from steering MIGRAD.
+        ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.CountErrors)
+        ROOT.RooAbsReal.clearEvalErrorLog()
+        pdf = workspace.pdf(pdf_name)
+        own_data = pdf.getStringAttribute("roosbi_data")
+        backend = pdf.getStringAttribute("roosbi_backend") or "cpu"
+        nlls[name] = create_nll(pdf, workspace.data(own_data) if own_data else data, backend=backend)
+        fit_start = grid_start(nlls[name], parameters) if global_search else start
+        # Moment morphs (the morphing baseline, SALLY's templates) are marked: see morphing._morph.
+        expected_errors = name == "morphed" or pdf.getStringAttribute("roosbi_eval_errors") == "expected"
+        fits[name] = fit_nll(nlls[name], parameters, fit_start, minos=minos, error_wall=not expected_errors)
+        if n_errors := ROOT.RooAbsReal.numEvalErrors():
+            # Expected for the morph (see above); anywhere else it is worth a look.
+            level = logging.INFO if expected_errors else logging.WARNING
+            log.log(level, "%s NLL: %d RooFit evaluation errors counted", name, n_errors)
+        ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.PrintErrors)
+    return fits, nlls

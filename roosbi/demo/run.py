@@ -16,7 +16,7 @@ from ..checks import check_training_memory
 from ..data.problems import Problem, make_problem
 from ..data.simulate import simulate
 from ..exceptions import InputError
-from ..inference import create_nll, fit_nll, grid_start
+from ..inference import create_nll, fit_nll, fit_pdfs
 from ..interrupts import checkpoint, deferred_interrupts
 from ..library import LIBRARY_FILES, import_root, load_library
 from ..morphing import MAX_TEMPLATES
@@ -368,35 +368,8 @@ def pipeline(
 
 def _fit_all(prob: Problem, pdfs: dict[str, str], global_search: bool = False):
     """Fit each pdf's NLL on the observed data from the same start (or each from its grid scan); fits and NLLs."""
-    ws = prob.workspace
-    data = prob.data()
     params = [prob.var(n) for n in prob.parameters]
-    start = {p.GetName(): 0.5 * (p.getMin() + p.getMax()) for p in params}
-    fits, nlls = {}, {}
-    ROOT = import_root()
-    for name, pdf_name in pdfs.items():
-        checkpoint()
-        # RooMomentMorphFuncND evaluates its unused non-linear terms (0 * inf) whenever the
-        # parameters move, which RooFit reports as evaluation errors although the value is fine:
-        # count them instead of printing them, and keep them from steering MIGRAD.
-        ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.CountErrors)
-        ROOT.RooAbsReal.clearEvalErrorLog()
-        pdf = ws.pdf(pdf_name)
-        # A pdf of another observable (the mixture's score templates) names its own dataset.
-        own_data = pdf.getStringAttribute("roosbi_data")
-        nlls[name] = create_nll(
-            pdf, ws.data(own_data) if own_data else data, backend=pdf.getStringAttribute("roosbi_backend") or "cpu"
-        )
-        fit_start = grid_start(nlls[name], params) if global_search else start
-        # Moment morphs (the morphing baseline, SALLY's templates) are marked: see morphing._morph.
-        expected_errors = name == "morphed" or pdf.getStringAttribute("roosbi_eval_errors") == "expected"
-        fits[name] = fit_nll(nlls[name], params, fit_start, error_wall=not expected_errors)
-        if n_errors := ROOT.RooAbsReal.numEvalErrors():
-            # Expected for the morph (see above); anywhere else it is worth a look.
-            level = logging.INFO if expected_errors else logging.WARNING
-            log.log(level, "%s NLL: %d RooFit evaluation errors counted", name, n_errors)
-        ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.PrintErrors)
-    return fits, nlls
+    return fit_pdfs(prob.workspace, pdfs, prob.data(), params, global_search)
 
 
 def _member_fits(prob: Problem, learned, normalize: bool, is_mixture: bool, calibration) -> dict[str, list]:

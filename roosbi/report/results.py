@@ -26,25 +26,26 @@ def results_dict(
         "roosbi_version": versions["roosbi"],
         "root_version": versions["root"],
         "truth": truth,
-        "fits": {
-            name: {
-                "status": fit.status,
-                "nll_min": fit.nll_min,
-                "time_s": fit.time_s,
-                "params": {
-                    p: {"value": r.value, "error": r.error, "minos": [r.minos[0], r.minos[1]]}
-                    for p, r in fit.params.items()
-                },
-                # Beyond Minuit's status: a minimum on a limit, or a scanned point below it.
-                "at_limit": list(fit.at_limit),
-                "global_minimum": fit.lower_point is None,
-                "lower_point": fit.lower_point,
-                "flags": fit.flags,
-            }
-            for name, fit in fits.items()
-        },
+        "fits": {name: fit_record(fit) for name, fit in fits.items()},
         "training": training,
         "timings": timings,
+    }
+
+
+def fit_record(fit: FitResult) -> dict:
+    """One fit as results.json writes it under ``fits``."""
+    return {
+        "status": fit.status,
+        "nll_min": fit.nll_min,
+        "time_s": fit.time_s,
+        "params": {
+            p: {"value": r.value, "error": r.error, "minos": [r.minos[0], r.minos[1]]} for p, r in fit.params.items()
+        },
+        # Beyond Minuit's status: a minimum on a limit, or a scanned point below it.
+        "at_limit": list(fit.at_limit),
+        "global_minimum": fit.lower_point is None,
+        "lower_point": fit.lower_point,
+        "flags": fit.flags,
     }
 
 

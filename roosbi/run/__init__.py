@@ -5,11 +5,13 @@
 reads a study (options, a dict or a TOML file) and runs the pipeline on it (:func:`run_study`);
 :mod:`~roosbi.run.samples` runs a mixture (a signal strength) on files of simulated signal and
 background events, with no pdf (:func:`mixture_from_samples`, :func:`run_samples`).
-docs/run.md describes them.
+:mod:`~roosbi.run.refit` fits a trained model again on other data or in another workspace
+(:func:`refit`, ``roosbi fit``). docs/run.md describes them.
 """
 
 from .mixture_events import MixtureSamples, mixture_from_samples
 from .problem import WorkspaceProblem, parse_reference, problem_from_workspace
+from .refit import refit
 from .samples import run_samples
 from .sources import parse_source
 from .study import SAMPLE_KEYS, STUDY_KEYS, WORKSPACE_KEYS, load_study, run_problem, run_study, study_kind
@@ -25,6 +27,7 @@ __all__ = [
     "parse_reference",
     "parse_source",
     "problem_from_workspace",
+    "refit",
     "run_problem",
     "run_samples",
     "run_study",
