@@ -42,6 +42,10 @@ OUTPUT_FILES = (
     "errors_vs_n.png",
     "calibration.png",
     "inputs.png",
+    # roosbi demo syst: the profile curves and impacts, one model per mixture component.
+    "systematics.png",
+    "model_signal.onnx",
+    "model_background.onnx",
     *LIBRARY_FILES,
 )
 #: Prefix of the staging directory a run writes into, inside ``out``.

@@ -5,7 +5,9 @@
 - :func:`mixture`: rf618, a Gaussian signal of unknown strength on a falling background;
 - :func:`smeared`: rf615's Gaussian as a latent variable seen through a Gaussian detector;
 - :func:`resonance`: a line on a falling continuum, mass and width unknown, seen through a detector;
-- ``eft``: :func:`roosbi.data.eft.eft`, a quadratic EFT given as weighted terms.
+- ``eft``: :func:`roosbi.data.eft.eft`, a quadratic EFT given as weighted terms;
+- ``syst``: :func:`roosbi.data.syst.syst`, rf618's mixture with a signal energy scale and a
+  background slope as Gaussian-constrained nuisance parameters.
 
 ``PROBLEMS`` maps their names to these functions (``roosbi demo <problem>``);
 :func:`~roosbi.data.problems.make_problem` builds one by name.
@@ -457,6 +459,13 @@ def resonance(
     )
 
 
+def _syst(**kwargs) -> Problem:
+    """:func:`roosbi.data.syst.syst`, imported when asked for."""
+    from .syst import syst
+
+    return syst(**kwargs)
+
+
 def _eft(**kwargs) -> Problem:
     """:func:`roosbi.data.eft.eft`, imported when asked for: ``import roosbi`` leaves it (and scipy) unimported."""
     from .eft import eft
@@ -471,4 +480,5 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "smeared": smeared,
     "resonance": resonance,
     "eft": _eft,
+    "syst": _syst,
 }

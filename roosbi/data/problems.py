@@ -8,7 +8,10 @@ rf618, :func:`~roosbi.data.builtin.mixture`) also names its components: the sign
 pdfs and yields. A latent-variable problem (:func:`~roosbi.data.builtin.smeared`,
 :func:`~roosbi.data.builtin.resonance`) also names its latent variables z, the pdf p(z|theta) they
 are drawn from and the detector p(x|z); simulation goes through them and knows the "gold"
-(:mod:`roosbi.data.gold`), while ``target_pdf`` stays the exact observed-level density.
+(:mod:`roosbi.data.gold`), while ``target_pdf`` stays the exact observed-level density. A problem
+with nuisance parameters nu (:func:`~roosbi.data.syst.syst`) names them and their constraint pdfs
+(auxiliary measurements): simulation draws (theta, nu), the estimator is parameterized in both, and
+the fits profile nu (docs/systematics.md).
 
 The built-in problems live in :mod:`roosbi.data.builtin`; :func:`make_problem` builds one by name,
 and ``PROBLEMS`` (from :mod:`roosbi.data.builtin`, which builds on this module) names them all.
@@ -16,6 +19,7 @@ and ``PROBLEMS`` (from :mod:`roosbi.data.builtin`, which builds on this module) 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -23,6 +27,8 @@ import numpy as np
 
 from ..checks import require_object
 from ..exceptions import InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,6 +73,17 @@ class Problem:
         When given, the default reference of :func:`roosbi.data.simulate.simulate` is the simulator at
         this point (through the latents, so the gold is known for reference events too), and
         ``reference_pdf`` is the observed-level density at that point.
+    nuisance_parameters : list of str
+        nu: parameters that the model depends on but that are not of interest. They are network
+        inputs after ``parameters`` (:attr:`all_parameters`), drawn uniformly over their ranges in
+        simulation (the range is the training range and the range the profile fits may visit),
+        and float in every fit (profiling). Each needs a finite range.
+    constraints : list of str
+        Names of constraint pdfs in the workspace (auxiliary measurements, e.g. a Gaussian of the
+        nuisance around a constant global observable): each a pdf of exactly one nuisance
+        parameter, of no observable and no parameter of interest; at most one per nuisance. The
+        fitted pdfs are multiplied by them. A nuisance without one is a free parameter of the fit
+        (a warning says so).
     """
 
     name: str
@@ -82,6 +99,8 @@ class Problem:
     latent_pdf: str = ""
     observation_pdf: str = ""
     reference_point: dict[str, float] = field(default_factory=dict)
+    nuisance_parameters: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         ws = require_object(self.workspace, "workspace", "RooWorkspace")
@@ -101,6 +120,7 @@ class Problem:
             if not ws.arg(name):
                 raise InputError(f"no object named '{name}' (the {role}) in workspace '{ws.GetName()}'")
         self._check_latents(ws)
+        self._check_nuisances(ws)
 
     def _check_latents(self, ws) -> None:
         """Latent variables, their pdfs and the reference point must fit together."""
@@ -147,6 +167,92 @@ class Problem:
                 lo, hi = ws.var(name).getMin(), ws.var(name).getMax()
                 if not lo <= value <= hi:
                     raise InputError(f"reference point {name}={value} is outside its range [{lo}, {hi}]")
+
+    def _check_nuisances(self, ws) -> None:
+        """Nuisance parameters and their constraints: known, distinct, ranged, one constraint of one nuisance each."""
+        if not self.nuisance_parameters:
+            if self.constraints:
+                raise InputError("constraints need nuisance parameters: name them in nuisance_parameters")
+            return
+        if len(set(self.nuisance_parameters)) < len(self.nuisance_parameters):
+            raise InputError(f"a nuisance parameter is named twice in {self.nuisance_parameters}")
+        for name in self.nuisance_parameters:
+            var = ws.var(name)
+            if not var:
+                raise InputError(
+                    f"no nuisance parameter named '{name}' in workspace '{ws.GetName()}'{self._known(ws.allVars())}"
+                )
+            for role, names in (("an observable", self.observables), ("a parameter of interest", self.parameters)):
+                if name in names:
+                    raise InputError(f"'{name}' is named as a nuisance parameter and as {role}")
+            if name in self.latents:
+                raise InputError(f"'{name}' is named as a nuisance parameter and as a latent variable")
+            if not (var.hasMin() and var.hasMax()):
+                raise InputError(
+                    f"nuisance parameter '{name}' needs a finite range: it is the training range and the range the "
+                    "profile fits may visit"
+                )
+        if self.latents or self.reference_point:
+            raise InputError(
+                "nuisance parameters are not supported yet together with latent variables or a reference point; "
+                "use a reference pdf of the observables"
+            )
+        constrained = {}
+        for name in self.constraints:
+            pdf = ws.pdf(name)
+            if not pdf:
+                raise InputError(
+                    f"no constraint pdf named '{name}' in workspace '{ws.GetName()}'{self._known(ws.allPdfs())}"
+                )
+            on_observables = [n for n in self.observables if pdf.dependsOn(ws.var(n))]
+            if on_observables:
+                raise InputError(
+                    f"the constraint pdf '{name}' depends on the observable(s) {', '.join(on_observables)}: a "
+                    "constraint is an auxiliary measurement of one nuisance parameter (e.g. a Gaussian around a "
+                    "constant global observable) and must not depend on the observables"
+                )
+            on_parameters = [n for n in self.parameters if pdf.dependsOn(ws.var(n))]
+            if on_parameters:
+                raise InputError(
+                    f"the constraint pdf '{name}' depends on the parameter(s) of interest {', '.join(on_parameters)}; "
+                    "a constraint may depend on one nuisance parameter only"
+                )
+            on_nuisances = [n for n in self.nuisance_parameters if pdf.dependsOn(ws.var(n))]
+            if len(on_nuisances) != 1:
+                raise InputError(
+                    f"the constraint pdf '{name}' depends on {len(on_nuisances)} nuisance parameters "
+                    f"({', '.join(on_nuisances) or 'none'}); each constraint is a pdf of exactly one of "
+                    f"{', '.join(self.nuisance_parameters)}"
+                )
+            if on_nuisances[0] in constrained:
+                raise InputError(
+                    f"the nuisance parameter '{on_nuisances[0]}' has two constraints, '{constrained[on_nuisances[0]]}' "
+                    f"and '{name}'; multiply them into one pdf"
+                )
+            constrained[on_nuisances[0]] = name
+        for name in self.nuisance_parameters:
+            if name not in constrained:
+                log.warning(
+                    "nuisance parameter '%s' of problem '%s' has no constraint: it is then a free parameter of the "
+                    "fits (profiled over its whole range [%g, %g] with no auxiliary measurement)",
+                    name,
+                    self.name,
+                    ws.var(name).getMin(),
+                    ws.var(name).getMax(),
+                )
+
+    @property
+    def all_parameters(self) -> list[str]:
+        """The network's parameter inputs: the parameters of interest theta, then the nuisance parameters nu."""
+        return list(self.parameters) + list(self.nuisance_parameters)
+
+    def constraint_of(self, nuisance: str) -> str:
+        """The name of the constraint pdf of a nuisance parameter, or "" if it has none."""
+        ws = self.workspace
+        for name in self.constraints:
+            if ws.pdf(name).dependsOn(self.var(nuisance)):
+                return name
+        return ""
 
     @staticmethod
     def _known(collection) -> str:
@@ -199,6 +305,10 @@ class Problem:
     def parameter_ranges(self) -> dict[str, tuple[float, float]]:
         """The prior (and training) range of each parameter."""
         return {name: (self.var(name).getMin(), self.var(name).getMax()) for name in self.parameters}
+
+    def all_parameter_ranges(self) -> dict[str, tuple[float, float]]:
+        """The prior (and training) range of each parameter of interest and each nuisance parameter."""
+        return {name: (self.var(name).getMin(), self.var(name).getMax()) for name in self.all_parameters}
 
     def data(self):
         """The observed dataset."""

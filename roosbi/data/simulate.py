@@ -52,6 +52,11 @@ log = logging.getLogger(__name__)
 def sample_prior(problem: Problem, n: int, rng: np.random.Generator, prior=None) -> np.ndarray:
     """Draw ``n`` parameter points from the prior; shape ``(n, n_parameters)``.
 
+    The columns are :attr:`Problem.all_parameters <roosbi.data.problems.Problem.all_parameters>`:
+    the parameters of interest, then the nuisance parameters (if any), each drawn uniformly over
+    its range by default (a nuisance's range is the range the profile fits may visit, so the
+    network sees all of it evenly, not only the core of its constraint).
+
     Parameters
     ----------
     problem : Problem
@@ -64,27 +69,28 @@ def sample_prior(problem: Problem, n: int, rng: np.random.Generator, prior=None)
         None: uniform over each parameter's range. A pdf of the parameters (or its name in the
         problem's workspace): RooFit generates from it, inside the parameters' ranges.
     """
+    names = problem.all_parameters
     if prior is None:
-        ranges = problem.parameter_ranges()
-        return np.column_stack([rng.uniform(*ranges[name], size=n) for name in problem.parameters])
+        ranges = problem.all_parameter_ranges()
+        return np.column_stack([rng.uniform(*ranges[name], size=n) for name in names])
     ROOT = import_root()
     pdf = _pdf(problem, prior, "prior")
     for name in problem.observables:
         if pdf.dependsOn(problem.var(name)):
             raise InputError(f"the prior '{pdf.GetName()}' depends on the observable '{name}'")
-    missing = [name for name in problem.parameters if not pdf.dependsOn(problem.var(name))]
+    missing = [name for name in names if not pdf.dependsOn(problem.var(name))]
     if missing:
         raise InputError(
             f"the prior '{pdf.GetName()}' does not depend on {', '.join(missing)}; give every parameter "
             "a prior (a RooProdPdf of one pdf per parameter, with RooUniform where it is flat)"
         )
     ROOT.RooRandom.randomGenerator().SetSeed(int(rng.integers(1, 2**31 - 1)))
-    params = ROOT.RooArgSet(*[problem.var(name) for name in problem.parameters])
-    saved = [problem.var(name).getVal() for name in problem.parameters]
+    params = ROOT.RooArgSet(*[problem.var(name) for name in names])
+    saved = [problem.var(name).getVal() for name in names]
     arrays = pdf.generate(params, n).to_numpy()
-    for name, value in zip(problem.parameters, saved, strict=True):
+    for name, value in zip(names, saved, strict=True):
         problem.var(name).setVal(value)
-    return np.column_stack([arrays[name] for name in problem.parameters])
+    return np.column_stack([arrays[name] for name in names])
 
 
 def _pdf(problem: Problem, pdf, role: str):
@@ -156,7 +162,7 @@ def generate_with_latents(problem: Problem, theta: np.ndarray, seed: int) -> tup
     problem : Problem
         The simulator.
     theta : ndarray, shape (n, n_parameters)
-        The parameters of each event.
+        The parameters of each event (columns: ``problem.all_parameters``, nuisances included).
     seed : int
         Seed of RooFit's generator.
 
@@ -167,7 +173,7 @@ def generate_with_latents(problem: Problem, theta: np.ndarray, seed: int) -> tup
     """
     ROOT = import_root()
     theta = np.asarray(theta, dtype=np.float64).reshape(len(theta), -1)
-    columns = {name: theta[:, i] for i, name in enumerate(problem.parameters)}
+    columns = {name: theta[:, i] for i, name in enumerate(problem.all_parameters)}
     ROOT.RooRandom.randomGenerator().SetSeed(seed)
     ws = problem.workspace
     if not problem.latents:
@@ -229,6 +235,11 @@ def _reference_plan(problem: Problem, reference) -> _ReferencePlan:
             "reference (a dict of parameter values)",
         )
     if isinstance(reference, Mapping):
+        if problem.nuisance_parameters:
+            raise InputError(
+                "a reference point is not supported yet for a problem with nuisance parameters; use a reference pdf "
+                "of the observables"
+            )
         point = problem.point_array(reference, "reference point")
         return _ReferencePlan("point", point=point, gold=_gold.gold_reference(problem, dict(reference)))
     if not isinstance(reference, str):
@@ -346,6 +357,8 @@ def _simulate_columns(problem: Problem, n_target, n_reference, seed, prior, refe
     ``announce`` False keeps the per-sample log lines quiet.
     """
     plan = _reference_plan(problem, reference)
+    if gold is True and problem.nuisance_parameters:
+        raise InputError("the gold (joint ratio and score) is not supported yet for a problem with nuisance parameters")
     if gold is True and plan.gold is None:
         raise InputError(f"gold=True, but {plan.no_gold}")
     want_gold = plan.gold is not None and (gold is True or (gold is None and bool(problem.latents)))
@@ -379,8 +392,8 @@ def _simulate_columns(problem: Problem, n_target, n_reference, seed, prior, refe
         theta=np.vstack([theta, theta_reference]),
         y=np.concatenate([np.ones(n_target), np.zeros(n_reference)]),
         observables=list(problem.observables),
-        parameters=list(problem.parameters),
-        parameter_ranges=problem.parameter_ranges(),
+        parameters=problem.all_parameters,
+        parameter_ranges=problem.all_parameter_ranges(),
         reference=description,
         reference_uniform=uniform,
         joint_log_ratio=joint_log_ratio,
@@ -407,6 +420,11 @@ def simulate_local(problem: Problem, point: Mapping[str, float], n: int = 50_000
     -------
     ScoreSample
     """
+    if problem.nuisance_parameters:
+        raise InputError(
+            "simulate_local (SALLY) does not support nuisance parameters yet "
+            f"({', '.join(problem.nuisance_parameters)})"
+        )
     theta0 = problem.point_array(point, "local point")
     if n < 1:
         raise InputError(f"n must be a positive number of events, not {n}")

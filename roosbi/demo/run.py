@@ -239,6 +239,21 @@ def pipeline(
         defaults = DEMO_DEFAULTS.get(problem, DEMO_DEFAULTS["gauss1d"])
     else:
         prob, defaults = problem, STUDY_DEFAULTS
+    if prob.nuisance_parameters:  # profiled nuisance parameters: roosbi/demo/syst.py
+        from .syst import syst_pipeline
+
+        syst_settings = {
+            "seed": seed,
+            "estimator": estimator,
+            "device": device,
+            "n_train": defaults["n_train"] if n_train is None else n_train,
+            "estimator_settings": estimator_settings,
+            "morph_setting": morph_setting,
+            "n_templates": defaults.get("n_templates", 5) if n_templates is None else n_templates,
+            "progress": progress,
+            "plots": plots,
+        }
+        return syst_pipeline(prob, out=out, stage=stage, settings=syst_settings, t_start=t_start, library=library)
     is_mixture = "signal" in prob.components and "background" in prob.components
     marginal = reference == "marginal"
     if marginal:  # p(x) is unknown: -sum log r is the NLL up to a constant in theta

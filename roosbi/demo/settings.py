@@ -26,6 +26,9 @@ DEMO_DEFAULTS = {
     "smeared": {"n_train": 50_000, "n_templates": 5},  # rf615's budget, with detector smearing
     "resonance": {"n_train": 50_000, "n_templates": 5},  # two parameters: a 5 x 5 grid of 2000 events
     "eft": {"n_train": 50_000, "n_bins": 36},  # term morph (and SALLY's term templates) over 36 bins
+    # rf618 with nuisances: per component, n_train events against the reference and n_templates
+    # morphing templates per nuisance parameter of n_train / n_templates events each.
+    "syst": {"n_train": 50_000, "n_templates": 5},
 }
 
 #: The training budget of a problem read from a user's workspace (``roosbi run``): gauss1d's, with
@@ -178,6 +181,11 @@ def check_methods(methods: Sequence[str], problem: str = "gauss1d", estimator: s
             "the mixture problem (rf618) learns p_s(x)/p_b(x) with no parameter input and has no latent variables: "
             "only --method carl applies to it"
         )
+    if problem == "syst" and methods != ["carl"]:
+        raise InputError(
+            "the syst problem learns each mixture component's ratio to the reference with its nuisance parameters: "
+            "only --method carl applies to it"
+        )
     return methods
 
 
@@ -207,3 +215,5 @@ def check_bootstrap(bootstrap: bool, problem: str, estimator: str, methods: Sequ
         raise InputError("--bootstrap needs a ratio method (carl, alices …); SALLY's template fit has no members")
     if problem in term_stages.TERM_SAMPLES:
         raise InputError(f"--bootstrap is not available for '{problem}' (a term-sample problem) yet; leave it off")
+    if problem == "syst":
+        raise InputError("--bootstrap is not available for 'syst' (profiled nuisance parameters) yet; leave it off")
