@@ -157,16 +157,34 @@ def _morph_templates(problem: Problem, templates: Mapping, setting: str, name: s
             binning.addBoundary(value)
         binnings.append(binning)
     histograms = []
+    # The morph adds the templates' raw bin contents: templates of different totals (events
+    # simulated per point, weights, held-out events) would weigh its interpolation and bias it.
+    # Each copy is scaled to the templates' mean total, as simulated templates have one total.
+    totals = {point: hist.sumEntries() for point, hist in points.items()}
+    if any(not total > 0 for total in totals.values()):
+        empty = ", ".join(str(p) for p, t in totals.items() if not t > 0)
+        raise InputError(f"the template(s) at {empty} hold no events (sum of weights <= 0)")
+    mean_total = float(np.mean(list(totals.values())))
     for i, (point, hist) in enumerate(sorted(points.items())):
         index = tuple(axis.index(v) for axis, v in zip(axes, point, strict=True))
         copy = hist.Clone(f"{name}_given{i}")  # _morph adds one event per bin to its histograms
         ROOT.SetOwnership(copy, True)
+        _scale_histogram(copy, mean_total / totals[point])
         histograms.append((index, copy))
     _morph(ws, params, observables, binnings, histograms, setting, name)
     log.info(
         "morphing: %d given templates (%s), setting %s", len(points), " x ".join(map(str, map(len, axes))), setting
     )
     return ws.pdf(name)
+
+
+def _scale_histogram(hist, factor: float) -> None:
+    """Multiply every bin of a RooDataHist by ``factor`` (in place)."""
+    if factor == 1.0:
+        return
+    for i in range(hist.numEntries()):
+        hist.get(i)
+        hist.set(i, hist.weight(i) * factor, -1.0)
 
 
 def _grid_point(key, parameters: list[str]) -> tuple[float, ...]:

@@ -322,6 +322,27 @@ def test_morphed_pdf_from_given_histograms():
     ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.PrintErrors)
     ROOT.RooAbsReal.clearEvalErrorLog()
     assert templates[0.0].sumEntries() == pytest.approx(5000)  # copied, not changed
+    # Templates of different totals (fewer events at one point) fit as templates of one total do.
+    ROOT.RooRandom.randomGenerator().SetSeed(5)
+    uneven = {}
+    for (_, point), n in zip(grid_points([mu], 3), (5000, 1000, 5000), strict=True):
+        mu.setVal(float(point[0]))
+        uneven[float(point[0])] = ws.pdf(prob.target_pdf).generateBinned(ROOT.RooArgSet(x), n)
+    short = morphed_pdf(prob, templates=uneven, name="short")
+    mu.setVal(2.7)
+    data = ws.pdf(prob.target_pdf).generate(ROOT.RooArgSet(x), 5000)
+    fitted = []
+    ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.CountErrors)
+    for pdf in (given, short):
+        mu.setVal(1.0)
+        nll = pdf.createNLL(data)
+        minimizer = ROOT.RooMinimizer(nll)
+        minimizer.setPrintLevel(-1)
+        minimizer.migrad()
+        fitted.append(mu.getVal())
+    ROOT.RooAbsReal.setEvalErrorLoggingMode(ROOT.RooAbsReal.PrintErrors)
+    ROOT.RooAbsReal.clearEvalErrorLog()
+    assert fitted[1] == pytest.approx(fitted[0], abs=0.05), fitted  # unscaled: the short template biases it
     with pytest.raises(InputError, match="takes the problem first"):
         morphed_pdf(templates)
     two = gauss2d(seed=1)
