@@ -202,26 +202,32 @@ def _run_parser(sub) -> None:
 
     run = sub.add_parser(
         "run",
-        help="run the demo's pipeline on your own workspace (WORKSPACE.root with options, or STUDY.toml), or a "
-        "mixture on files of simulated signal and background events (--signal, --background)",
+        help="run the demo's pipeline on your own workspace (WORKSPACE.root with options, or STUDY.toml), a "
+        "mixture on files of simulated signal and background events (--signal, --background), or a parameterized "
+        "study on files of events simulated at many parameter points (--target)",
         description="Simulate from your pdf, train, fit learned, morphed and analytic NLLs to your data, and write "
         "the demo's report. Give WORKSPACE.root and the options, or a study file STUDY.toml whose keys are the "
         "options' names with underscores (options given with a study file replace its keys). With --signal and "
         "--background (files of simulated events, no workspace) it learns p_s/p_b and fits the signal strength "
-        "with the learned mixture and the score template baseline. docs/run.md.",
+        "with the learned mixture and the score template baseline. With --target (events simulated at many "
+        "parameter points, the parameters as columns) it learns r(x|theta) and fits it, with the morphing baseline "
+        "when the points make a grid. docs/run.md.",
     )
     run.add_argument(
-        "source", nargs="?", default=None, help="WORKSPACE.root, or a study file STUDY.toml (none with --signal)"
+        "source",
+        nargs="?",
+        default=None,
+        help="WORKSPACE.root, or a study file STUDY.toml (none with --signal or --target)",
     )
     run.add_argument("--pdf", default=None, help="the pdf p(x|theta): simulator and analytic model")
     run.add_argument("--observables", default=None, help="observables, comma-separated: x[,y]")
     run.add_argument("--parameters", default=None, help="parameters with finite ranges, comma-separated: mu[,s]")
-    run.add_argument("--data", default=None, help="the observed dataset")
+    run.add_argument("--data", default=None, help="the observed dataset (sample files: observed events FILE[:TREE])")
     run.add_argument(
         "--reference",
         default=None,
         help="a pdf name, a parameter point mu=1.0[,s=2] (the simulator there), or marginal; "
-        "default: uniform over the observables' ranges",
+        "default: uniform over the observables' ranges (--target: marginal, the default, or FILE[:TREE])",
     )
     run.add_argument("--analytic", default=None, help="the pdf fitted as 'analytic' (default: --pdf)")
     run.add_argument("--workspace-name", default=None, help="the workspace in the file, if it holds several")
@@ -254,15 +260,36 @@ def _run_parser(sub) -> None:
     mix.add_argument("--background", action="append", default=None, metavar="FILE[:TREE]", help="background events")
     mix.add_argument("--n-signal", type=float, default=None, metavar="S", help="expected signal events at poi = 1")
     mix.add_argument("--n-background", type=float, default=None, metavar="B", help="expected background events")
-    mix.add_argument("--weight", default=None, help="event-weight column of the signal and background files")
+    mix.add_argument("--weight", default=None, help="event-weight column of the simulated events' files")
     mix.add_argument("--selection", default=None, help="RDataFrame Filter (tables: DataFrame.query) for every file")
     mix.add_argument("--poi", default=None, help="the signal strength's name (default mu)")
     mix.add_argument("--poi-range", default=None, metavar="LO,HI", help="its range (default 0,5)")
     mix.add_argument(
         "--mu-observed", type=float, default=None, help="without --data: the pseudo-data's signal strength (1)"
     )
-    mix.add_argument("--n-bins", type=_integer(2), default=None, help="score template bins (30)")
+    mix.add_argument(
+        "--n-bins", type=_integer(2), default=None, help="score template bins (30); parameterized: per observable"
+    )
     mix.add_argument("--calibration", choices=CALIBRATION_METHODS, default=None, help="of r (normalization)")
+    par = run.add_argument_group(
+        "parameterized study from sample files (events at many parameter points, no workspace; --parameters and "
+        "--observables are columns, --reference marginal (default) or FILE[:TREE], --data FILE[:TREE] or "
+        "--data-point; --weight, --selection, --n-bins as above)"
+    )
+    par.add_argument(
+        "--target",
+        action="append",
+        default=None,
+        metavar="FILE[:TREE]",
+        help="events with observable and parameter columns, each at its own theta (repeat for more files)",
+    )
+    par.add_argument(
+        "--data-point",
+        default=None,
+        metavar="MU=V[,S=V]",
+        help="pseudo-data from target events held out at this grid point",
+    )
+    par.add_argument("--n-data", type=_integer(1), default=None, help="pseudo-data events (default: all held out)")
 
 
 def _budget_options(parser: argparse.ArgumentParser) -> None:
@@ -335,15 +362,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def _budget(args: argparse.Namespace, run_at, n_start: int | None, out) -> dict:
     """``--budget auto``: ``run_at(n_train)`` (a bootstrap run) at doubling n_train, the last one left in ``out``."""
-    from .demo.budget import BUDGET_MAX, BUDGET_TARGET, auto_budget, record_budget
+    from .demo.budget import run_budget
 
-    target = BUDGET_TARGET if args.budget_target is None else args.budget_target
-    n_max = BUDGET_MAX if args.budget_max is None else args.budget_max
-    results, budget = auto_budget(run_at, n_start or 5000, target, n_max)
-    record_budget(out, budget)
-    chosen = budget["n_train"] if budget["reached"] else f"not reached up to {budget['steps'][-1]['n_train']}"
-    print(f"budget: n_train {chosen} (training error <= {target:g} x statistical error)")
+    results = run_budget(run_at, out, n_start, args.budget_target, args.budget_max)
+    _budget_print(results)
     return results
+
+
+def _budget_print(results: dict) -> None:
+    """The budget search's line, for a run that made one (``--budget auto`` or a study file's ``budget``)."""
+    from .demo.budget import budget_line
+
+    if "budget" in results:
+        print(budget_line(results["budget"]))
 
 
 def _check_budget_options(args: argparse.Namespace) -> None:
@@ -418,10 +449,10 @@ def _run(args: argparse.Namespace) -> int:
     _check_budget_options(args)
     with deferred_interrupts():
         if args.source is None:
-            if args.signal is None and args.background is None:
+            if args.signal is None and args.background is None and args.target is None:
                 raise InputError(
                     "give WORKSPACE.root, a study file STUDY.toml, or --signal and --background (files of simulated "
-                    "events)"
+                    "events), or --target (events simulated at many parameter points)"
                 )
             settings = options
         elif Path(args.source).suffix.lower() == ".toml":
@@ -430,14 +461,12 @@ def _run(args: argparse.Namespace) -> int:
             settings = {"workspace": args.source, **options}
     out = settings.get("out")
     try:
-        if args.budget == "auto":
-            at = lambda n: run_study({**settings, "n_train": n, "bootstrap": True})  # noqa: E731
-            results = _budget(args, at, settings.get("n_train"), out)
-        else:
-            results = run_study(settings)
+        # --budget auto is the study's budget key: run_study runs the search (as for a study file's).
+        results = run_study(settings)
     except KeyboardInterrupt:
         print(f"roosbi: interrupted; nothing was written to {out}", file=sys.stderr)
         return 130
+    _budget_print(results)
     width = max(9, *map(len, results["fits"]))
     for name, fit in results["fits"].items():
         for par, r in fit["params"].items():

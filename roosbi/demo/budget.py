@@ -5,7 +5,8 @@ error) and the training-statistics one of a finite training sample (the spread o
 values over bootstrap members, :class:`~roosbi.estimators.TorchRatioEstimator` with
 ``bootstrap=True``). The second falls as 1/sqrt(n_train); :func:`auto_budget` doubles n_train
 until it is below ``target`` times the first for every parameter of every learned fit, and
-records each step. It is what ``roosbi demo --budget auto`` runs.
+records each step. :func:`run_budget` is what ``roosbi demo --budget auto``, ``roosbi run
+--budget auto`` and a study file's ``budget = "auto"`` run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 BUDGET_TARGET = 0.1
 #: Default largest n_train tried.
 BUDGET_MAX = 1_600_000
+#: Default first n_train of the search.
+BUDGET_START = 5000
 
 
 def training_ratio(results: dict) -> tuple[float, dict[str, dict[str, float]]]:
@@ -108,6 +111,45 @@ def auto_budget(
             target,
         )
     return results, {"target": target, "n_train": n if reached else None, "reached": reached, "steps": steps}
+
+
+def run_budget(
+    run: Callable[[int], dict],
+    out,
+    n_start: int | None = None,
+    target: float | None = None,
+    n_max: int | None = None,
+) -> dict:
+    """The budget search (:func:`auto_budget`), recorded in ``out``'s results.json and report.md.
+
+    Parameters
+    ----------
+    run : callable
+        ``run(n_train)``: a bootstrap run of the pipeline into ``out``, returning its results.
+    out : path
+        The output directory the runs write (the last run is left there).
+    n_start, target, n_max : optional
+        The first budget (default :data:`BUDGET_START`), the target (:data:`BUDGET_TARGET`) and
+        the largest budget (:data:`BUDGET_MAX`).
+
+    Returns
+    -------
+    dict
+        The last run's results with the search under ``"budget"`` (as written to results.json).
+    """
+    target = BUDGET_TARGET if target is None else target
+    n_max = BUDGET_MAX if n_max is None else n_max
+    results, budget = auto_budget(run, BUDGET_START if n_start is None else n_start, target, n_max)
+    record_budget(out, budget)
+    results["budget"] = budget
+    log.info("%s", budget_line(budget))
+    return results
+
+
+def budget_line(budget: dict) -> str:
+    """One line for the command's output: the chosen budget, or that none reached the target."""
+    chosen = budget["n_train"] if budget["reached"] else f"not reached up to {budget['steps'][-1]['n_train']}"
+    return f"budget: n_train {chosen} (training error <= {budget['target']:g} x statistical error)"
 
 
 def record_budget(out, budget: dict) -> None:

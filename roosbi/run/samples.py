@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -102,27 +102,39 @@ def run_samples(
     (:func:`~roosbi.demo.run.stage_seeds`); the pseudo-data's seed is drawn by the caller from the
     same stream. Returns the content of results.json.
     """
+    out = Path(out)
+    return run_staged(
+        out,
+        lambda stage: _pipeline(
+            samples,
+            out,
+            stage,
+            seed,
+            estimator,
+            device,
+            n_train,
+            estimator_settings,
+            n_bins,
+            calibration,
+            progress,
+            plots,
+            list(notes),
+        ),
+    )
+
+
+def run_staged(out: Path, body: Callable[[Path], dict]) -> dict:
+    """``body(stage)`` writing into a staging directory inside ``out``, its files moved into place at the end.
+
+    Ctrl-C is deferred to safe points meanwhile; a run that fails or is interrupted leaves ``out``
+    as it was (:mod:`roosbi.output_dir`). Shared by the studies from sample files.
+    """
     from ..interrupts import checkpoint, deferred_interrupts
     from ..output_dir import publish, staging
 
-    out = Path(out)
     with deferred_interrupts() as interrupts:
         with staging(out) as stage:
-            results = _pipeline(
-                samples,
-                out,
-                stage,
-                seed,
-                estimator,
-                device,
-                n_train,
-                estimator_settings,
-                n_bins,
-                calibration,
-                progress,
-                plots,
-                list(notes),
-            )
+            results = body(stage)
             checkpoint()
             publish(stage, out)
             interrupts.done()

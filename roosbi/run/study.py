@@ -4,14 +4,18 @@
 relative paths in a file resolve against its directory), builds the problem with
 :func:`~roosbi.run.problem.problem_from_workspace` and runs the demo's pipeline on it
 (:func:`run_problem`), or, for a study with ``signal`` and ``background``, runs a mixture on
-files of simulated events (:mod:`roosbi.run.samples`). An unknown key is an error that names it
-and the closest valid one; a key of the other kind of study is an error too (:func:`check_kind`).
+files of simulated events (:mod:`roosbi.run.samples`), or, for a study with ``target``, a
+parameterized study on files of events simulated at many parameter points
+(:mod:`roosbi.run.parameterized`). An unknown key is an error that names it and the closest valid
+one; a key of another kind of study is an error too (:func:`check_kind`). ``budget = "auto"``
+runs the training-budget search of ``--budget auto`` (:func:`~roosbi.demo.budget.run_budget`).
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,18 +33,23 @@ log = logging.getLogger(__name__)
 
 #: Every key of a study (a TOML file, or the dict of :func:`run_study`): each is the option of
 #: ``roosbi run`` of the same name with dashes (``n_train``: ``--n-train``; ``workspace`` is the
-#: first argument). A study is of one of two kinds (:func:`study_kind`): a user's workspace
-#: (required: workspace, pdf, observables, parameters, data, out; :data:`WORKSPACE_KEYS`) or a
+#: first argument). A study is of one of three kinds (:func:`study_kind`): a user's workspace
+#: (required: workspace, pdf, observables, parameters, data, out; :data:`WORKSPACE_KEYS`), a
 #: mixture from sample files (required: signal, background, observables, n_signal, n_background,
-#: out; :data:`SAMPLE_KEYS`, :mod:`roosbi.run.samples`); the other keys are shared.
+#: out; :data:`SAMPLE_KEYS`, :mod:`roosbi.run.samples`) or a parameterized study from sample
+#: files (required: target, observables, parameters, out, and data or data_point;
+#: :data:`PARAMETERIZED_KEYS` and some of the others' keys, :mod:`roosbi.run.parameterized`);
+#: the other keys are shared.
 STUDY_KEYS = {
     "workspace": "the ROOT file holding the workspace",
     "workspace_name": "the workspace's name in the file (needed only when it holds several)",
     "pdf": "the pdf p(x|theta): the simulator, and the analytic model unless 'analytic' names another",
     "observables": "the observables x (a list, or names separated by commas)",
-    "parameters": "the parameters theta, each with a finite range: the uniform prior and training range",
-    "data": "the observed dataset (RooDataSet or RooDataHist)",
-    "reference": "a pdf name, a parameter point 'mu=1.0[,s=2]', or 'marginal' (default: uniform over x)",
+    "parameters": "the parameters theta, each with a finite range: the uniform prior and training range "
+    "(parameterized: columns of the target)",
+    "data": "the observed dataset (RooDataSet or RooDataHist); for sample files the observed events, 'file.root:tree'",
+    "reference": "a pdf name, a parameter point 'mu=1.0[,s=2]', or 'marginal' (default: uniform over x); "
+    "parameterized: 'marginal' (default) or reference events 'file.root:tree'",
     "analytic": "the pdf fitted as 'analytic' (default: pdf)",
     "name": "the study's name in the report (default: the workspace file's name without .root)",
     "out": "output directory",
@@ -54,19 +63,28 @@ STUDY_KEYS = {
     "morph_setting": "RooMomentMorphFuncND setting (default Linear)",
     "self_normalized": "do not normalise the learned pdf over x (default false)",
     "bootstrap": "train each ensemble member on a bootstrap resample (default false)",
+    "budget": "'auto': double n_train (from 5000) with bootstrap runs until the training error is at most "
+    "budget_target x the statistical error (default: off)",
+    "budget_target": "budget auto: the largest training error / statistical error (default 0.1)",
+    "budget_max": "budget auto: the largest n_train tried (default 1600000)",
     "no_plots": "write no PNG figures (default false)",
     "quiet": "no progress bars (default false)",
     "signal": "mixture from sample files: the signal events, 'file.root:tree' (or a table file, or a list of files)",
     "background": "mixture from sample files: the background events, as signal",
     "n_signal": "mixture: S, the expected signal events at poi = 1",
     "n_background": "mixture: B, the expected background events",
-    "weight": "mixture: the event-weight column of the signal and background files (default: unit weights)",
-    "selection": "mixture: a selection of events in every file (RDataFrame Filter; DataFrame.query for tables)",
+    "weight": "sample files: the event-weight column of the simulated events (default: unit weights)",
+    "selection": "sample files: a selection of events in every file (RDataFrame Filter; DataFrame.query for tables)",
     "poi": "mixture: the signal strength's name (default mu)",
     "poi_range": "mixture: the signal strength's range [lo, hi] (default [0, 5])",
     "mu_observed": "mixture without data: the pseudo-data's true signal strength (default 1)",
-    "n_bins": "mixture: bins of the score templates (default 30)",
+    "n_bins": "mixture: bins of the score templates (default 30); parameterized: bins per observable of the "
+    "morphing templates (default: about 10 events per bin, 5 to 50)",
     "calibration": "mixture: calibration of r on held-out events: normalization (default), isotonic, histogram, none",
+    "target": "parameterized study from sample files: events with observable and parameter columns, each at its own "
+    "theta, 'file.root:tree' (or a table file, or a list of files)",
+    "data_point": "parameterized, without data: the grid point of the pseudo-data, 'mu=1.5[,s=2]' (or a table)",
+    "n_data": "parameterized: pseudo-data events (default: all target events held out at data_point)",
 }
 
 #: The keys of a study of a user's workspace only (``roosbi run WORKSPACE.root``).
@@ -99,23 +117,34 @@ SAMPLE_KEYS = (
 )
 
 
+#: The keys of a parameterized study from sample files only (``roosbi run --target ...``); it also
+#: takes :data:`PARAMETERIZED_SHARED`.
+PARAMETERIZED_KEYS = ("target", "data_point", "n_data")
+
+#: Keys of the other kinds that a parameterized study takes too.
+PARAMETERIZED_SHARED = ("parameters", "reference", "morph_setting", "bootstrap", "weight", "selection", "n_bins")
+
+
 _REQUIRED = ("workspace", "pdf", "observables", "parameters", "data", "out")
+
+
+_REQUIRED_PARAMETERIZED = ("target", "observables", "parameters", "out")
 
 
 _REQUIRED_SAMPLES = ("signal", "background", "observables", "n_signal", "n_background", "out")
 
 
 _STRINGS = ("workspace", "workspace_name", "pdf", "data", "analytic", "name", "out", "estimator", "device")
-_STRINGS += ("morph_setting", "weight", "selection", "poi", "calibration")
+_STRINGS += ("morph_setting", "weight", "selection", "poi", "calibration", "budget")
 
 
-_NUMBERS = ("n_signal", "n_background", "mu_observed")
+_NUMBERS = ("n_signal", "n_background", "mu_observed", "budget_target")
 
 
 _LISTS = ("observables", "parameters", "method")
 
 
-_INTEGERS = ("seed", "n_train", "epochs", "morph_grid", "n_bins")
+_INTEGERS = ("seed", "n_train", "epochs", "morph_grid", "n_bins", "n_data", "budget_max")
 
 
 _BOOLEANS = ("self_normalized", "bootstrap", "no_plots", "quiet")
@@ -125,7 +154,8 @@ def load_study(path: str | os.PathLike) -> dict:
     """Read a study file (TOML): its keys checked (:data:`STUDY_KEYS`), relative paths made absolute.
 
     ``workspace`` and ``out``, when relative, are relative to the study file's directory, and so
-    are the files of ``signal``, ``background`` and ``data`` in a mixture from sample files.
+    are the files of ``signal``, ``background`` and ``data`` in a mixture from sample files, and
+    of ``target``, ``reference`` and ``data`` in a parameterized study.
     """
     tomllib = _toml_reader()
     path = Path(path)
@@ -143,13 +173,18 @@ def load_study(path: str | os.PathLike) -> dict:
     for key in ("workspace", "out"):
         if isinstance(settings.get(key), str) and settings[key] and not Path(settings[key]).is_absolute():
             settings[key] = os.path.normpath(base / settings[key])
-    if study_kind(settings) == "samples":  # data is a file too, not a dataset's name
+    kind = study_kind(settings)
+    if kind != "workspace":  # data is a file too, not a dataset's name
         from .sources import resolve_source
 
-        for key in ("signal", "background", "data"):
-            if settings.get(key) is not None:
+        for key in _SOURCES[kind]:
+            if settings.get(key) is not None and settings[key] != "marginal":
                 settings[key] = resolve_source(settings[key], base)
     return settings
+
+
+#: The keys that name files of events, by kind of study.
+_SOURCES = {"samples": ("signal", "background", "data"), "parameterized": ("target", "reference", "data")}
 
 
 def _toml_reader():
@@ -178,15 +213,26 @@ def check_keys(settings: Mapping, where: str = "the study") -> None:
 
 
 def study_kind(settings: Mapping) -> str:
-    """``"samples"`` (a mixture from sample files: ``signal`` or ``background`` given) or ``"workspace"``."""
+    """``"parameterized"`` (``target`` given), ``"samples"`` (``signal`` or ``background``) or ``"workspace"``."""
+    if settings.get("target") is not None:
+        return "parameterized"
     return "samples" if any(settings.get(key) is not None for key in ("signal", "background")) else "workspace"
 
 
 def check_kind(settings: Mapping, kind: str) -> None:
-    """Refuse keys of the other kind of study, naming them and what the study is."""
+    """Refuse keys of another kind of study, naming them and what the study is."""
     given = [key for key, value in settings.items() if value is not None]
-    if kind == "samples":
-        wrong = [key for key in given if key in WORKSPACE_KEYS]
+    if kind == "parameterized":
+        own = (*PARAMETERIZED_KEYS, *PARAMETERIZED_SHARED)
+        wrong = [key for key in given if key in WORKSPACE_KEYS + SAMPLE_KEYS and key not in own]
+        if wrong:
+            raise InputError(
+                f"{', '.join(map(repr, wrong))} and 'target' do not go together: with target the study is "
+                "parameterized from sample files (events simulated at many parameter points; no workspace, no pdf, "
+                f"no signal/background); remove {', '.join(wrong)}, or target"
+            )
+    elif kind == "samples":
+        wrong = [key for key in given if key in WORKSPACE_KEYS + PARAMETERIZED_KEYS]
         if wrong:
             raise InputError(
                 f"{', '.join(map(repr, wrong))} and 'signal'/'background' do not go together: with signal and "
@@ -200,6 +246,11 @@ def check_kind(settings: Mapping, kind: str) -> None:
                 "a mixture from sample files learns p_s(x)/p_b(x) with carl only (no parameters, no joint ratio): "
                 f"method = {methods!r} is not possible"
             )
+        if settings.get("budget") is not None:
+            raise InputError(
+                "budget = 'auto' (--budget auto) needs bootstrap runs, which a mixture from sample files does not "
+                "have yet; set n_train yourself"
+            )
     else:
         wrong = [key for key in given if key in SAMPLE_KEYS]
         if wrong:
@@ -207,6 +258,13 @@ def check_kind(settings: Mapping, kind: str) -> None:
                 f"{', '.join(map(repr, wrong))} belong{'s' if len(wrong) == 1 else ''} to a mixture from sample "
                 "files, which needs 'signal' and 'background' (files of simulated events); a study of a workspace "
                 "takes none of them"
+            )
+        wrong = [key for key in given if key in PARAMETERIZED_KEYS]
+        if wrong:
+            raise InputError(
+                f"{', '.join(map(repr, wrong))} belong{'s' if len(wrong) == 1 else ''} to a parameterized study "
+                "from sample files, which needs 'target' (events simulated at many parameter points); a study of a "
+                "workspace takes none of them"
             )
 
 
@@ -218,7 +276,7 @@ def study_settings(settings: Mapping) -> dict:
     check_keys(settings)
     kind = study_kind(settings)
     check_kind(settings, kind)
-    required = _REQUIRED_SAMPLES if kind == "samples" else _REQUIRED
+    required = {"samples": _REQUIRED_SAMPLES, "parameterized": _REQUIRED_PARAMETERIZED}.get(kind, _REQUIRED)
     missing = [key for key in required if settings.get(key) in (None, "", [])]
     if missing:
         options = [f"--{key.replace('_', '-')}" for key in missing if key != "workspace"]
@@ -246,7 +304,20 @@ def study_settings(settings: Mapping) -> dict:
         "bootstrap": False,
         "no_plots": False,
         "quiet": False,
+        "budget": None,
+        "budget_target": None,
+        "budget_max": None,
     }
+    if kind == "parameterized":
+        study.update(
+            reference="marginal",
+            data=None,
+            data_point=None,
+            n_data=None,
+            weight=None,
+            selection=None,
+            n_bins=None,
+        )
     if kind == "samples":
         study.update(
             data=None,
@@ -261,7 +332,7 @@ def study_settings(settings: Mapping) -> dict:
     for key, value in settings.items():
         if value is None:
             continue
-        if kind == "samples" and key in ("signal", "background", "data"):
+        if key in _SOURCES.get(kind, ()):
             study[key] = value  # a file or a list of files: roosbi.run.sources.parse_source checks it
         elif key == "poi_range":
             study[key] = _number_pair(value, key)
@@ -285,9 +356,27 @@ def study_settings(settings: Mapping) -> dict:
             study[key] = value
     if study["epochs"] is not None and study["epochs"] < 1:
         raise InputError(f"epochs must be at least 1, not {study['epochs']}")
+    _check_budget(study)
     if study["estimator"] is None:
         study["estimator"] = default_estimator()
     return study
+
+
+def _check_budget(study: dict) -> None:
+    """``budget`` is ``"auto"`` or absent; ``budget_target`` and ``budget_max`` need it (as the CLI's options)."""
+    from ..demo.settings import MIN_N_TRAIN
+
+    if study["budget"] is None:
+        if study["budget_target"] is not None or study["budget_max"] is not None:
+            raise InputError("budget_target and budget_max need budget = 'auto' (--budget auto)")
+        return
+    if study["budget"] != "auto":
+        raise InputError(f"budget must be 'auto' (or left out), not {study['budget']!r}")
+    target = study["budget_target"]
+    if target is not None and not (math.isfinite(target) and target > 0):
+        raise InputError(f"budget_target must be a positive fraction of the statistical error, not {target:g}")
+    if study["budget_max"] is not None and study["budget_max"] < MIN_N_TRAIN:
+        raise InputError(f"budget_max must be at least {MIN_N_TRAIN} events, not {study['budget_max']}")
 
 
 def _number_pair(value, key: str) -> list[float]:
@@ -311,12 +400,17 @@ def default_estimator() -> str:
 
 
 def run_study(settings: Mapping | str | os.PathLike, out: str | os.PathLike | None = None) -> dict:
-    """Run the demo's pipeline on a user's workspace, or a mixture on sample files: train, wrap, fit, report.
+    """Run the demo's pipeline on a user's workspace, or on sample files: train, wrap, fit, report.
 
     A study with ``signal`` and ``background`` is a mixture from files of simulated events
     (:func:`~roosbi.run.samples.run_sample_study`: the learned mixture and the score template
-    fits, no analytic one); any other is a user's workspace (simulate from its pdf, the learned,
-    morphed and analytic fits).
+    fits, no analytic one); a study with ``target`` is a parameterized study from files of events
+    simulated at many parameter points
+    (:func:`~roosbi.run.parameterized_run.run_parameterized_study`: the self-normalised learned
+    r(x|theta) and, for a complete grid of points, the morphing baseline); any other is a user's
+    workspace (simulate from its pdf, the learned, morphed and analytic fits). With
+    ``budget = "auto"`` the study runs at doubling ``n_train`` with bootstrap until the training
+    error is small enough (:func:`~roosbi.demo.budget.run_budget`), the last run left in ``out``.
 
     Parameters
     ----------
@@ -331,9 +425,10 @@ def run_study(settings: Mapping | str | os.PathLike, out: str | os.PathLike | No
     -------
     dict
         The content of results.json: the demo's, with ``"problem"`` the study's name, ``"truth"``
-        empty (for sample files without data: the pseudo-data's signal strength) and ``"source"``
-        saying what was read (file, names, reference, constants; for sample files the files,
-        events, weights, selection, yields and the data or pseudo-data).
+        empty (for sample files without data: the pseudo-data's signal strength or grid point) and
+        ``"source"`` saying what was read (file, names, reference, constants; for sample files the
+        files, events, weights, selection, yields or grid, and the data or pseudo-data); with a
+        budget search, ``"budget"``.
 
     Raises
     ------
@@ -351,10 +446,29 @@ def run_study(settings: Mapping | str | os.PathLike, out: str | os.PathLike | No
     if out is not None:
         settings["out"] = os.fspath(out)
     study = study_settings(settings)
+    if study["budget"] == "auto":
+        from ..demo.budget import run_budget
+
+        return run_budget(
+            lambda n: _run_settled({**study, "n_train": n, "bootstrap": True}),
+            study["out"],
+            study["n_train"],
+            study["budget_target"],
+            study["budget_max"],
+        )
+    return _run_settled(study)
+
+
+def _run_settled(study: dict) -> dict:
+    """One run of a study as :func:`study_settings` gives it."""
     if study["kind"] == "samples":
         from .samples import run_sample_study
 
         return run_sample_study(study)
+    if study["kind"] == "parameterized":
+        from .parameterized_run import run_parameterized_study
+
+        return run_parameterized_study(study)
     with deferred_interrupts():  # torch and ROOT are imported and called: see roosbi.interrupts
         check_study_settings(
             study["seed"],
