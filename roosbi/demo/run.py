@@ -316,9 +316,7 @@ def pipeline(
     fit_s = time.perf_counter() - t0
     checkpoint()
 
-    _annotate_workspace(prob, pdfs)
-    _write_workspace(prob.workspace, stage / "workspace.root")
-    _copy_library(library, stage)
+    save_workspace(prob.workspace, stage, library, pdfs, prob.observed_data, prob.parameters)
     checkpoint()
     figures = {}
     if plots:
@@ -431,9 +429,15 @@ def add_member_fits(results: dict, members: dict[str, list]) -> None:
             summary["training_error"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def _annotate_workspace(prob: Problem, pdfs: dict[str, str]) -> None:
-    """Record, inside the workspace, what macros/fit_workspace.C should fit and on which data."""
-    mark_fits(prob.workspace, pdfs, prob.observed_data, prob.parameters)
+def save_workspace(ws, stage: Path, library: Path, pdfs: dict[str, str], data, parameters) -> None:
+    """Mark the fits (:func:`roosbi.mark_fits`), write ``stage/workspace.root`` and put the library beside it.
+
+    Every command that writes a workspace does it this way, so that ``macros/fit_workspace.C``,
+    ``roosbi validate``, ``roosbi hypotest`` and ``roosbi fit`` can read any of them.
+    """
+    mark_fits(ws, pdfs, data, parameters)
+    _write_workspace(ws, stage / "workspace.root")
+    _copy_library(library, stage)
 
 
 def _copy_library(library: Path, out: Path) -> None:

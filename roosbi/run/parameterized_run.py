@@ -125,13 +125,12 @@ def _pipeline(samples, out, stage, seed, estimator, device, n_train, estimator_s
     from .. import __version__
     from ..demo.diagnostics import normalization_notes
     from ..demo.methods import learn, training_summary
-    from ..demo.run import _copy_library, _fit_all, _write_workspace, add_member_fits, stage_seeds
+    from ..demo.run import _fit_all, add_member_fits, save_workspace, stage_seeds
     from ..interrupts import checkpoint
     from ..library import import_root, load_library
     from ..onnx import write_atomic
     from ..report import markdown_report, results_dict, write_json
     from ..roofit import learned_pdf
-    from ..workspace import mark_fits
 
     t_start = time.perf_counter()
     ROOT = import_root()
@@ -166,9 +165,7 @@ def _pipeline(samples, out, stage, seed, estimator, device, n_train, estimator_s
     fits, nlls = _fit_all(prob, pdfs)
     fit_s = time.perf_counter() - t0
     checkpoint()
-    mark_fits(ws, pdfs, prob.observed_data, prob.parameters)
-    _write_workspace(ws, stage / "workspace.root")
-    _copy_library(library, stage)
+    save_workspace(ws, stage, library, pdfs, prob.observed_data, prob.parameters)
     checkpoint()
     figures = _figures(prob, learned.estimator, fits, nlls, stage) if plots else {}
     timings = {"simulate_s": simulate_s, "train_s": learned.train_s, "pdfs_s": pdfs_s, "fit_s": fit_s}

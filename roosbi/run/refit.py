@@ -30,10 +30,10 @@ from pathlib import Path
 from .. import __version__
 from ..exceptions import InputError
 from ..inference import fit_pdfs
-from ..library import LIBRARY_FILES, import_root, load_library
+from ..library import LIBRARY_FILES, load_library
 from ..output_dir import check_output_dir, publish, staging
 from ..report.results import fit_record, write_json
-from ..workspace import DATA_MARK, NLL_ATTRIBUTE, PARAMETERS_MARK, mark_fits, open_workspace
+from ..workspace import DATA_MARK, NLL_ATTRIBUTE, PARAMETERS_MARK, open_workspace
 from .sources import SUFFIXES, parse_source, read_events
 
 log = logging.getLogger(__name__)
@@ -300,17 +300,14 @@ def _names(collection) -> str:
 
 def _write(out: Path, ws, pdfs: dict[str, str], dataset, parameters: list[str], results: dict) -> None:
     """fit.json, fit.md and the workspace with exactly these fits marked, published together."""
-    from ..demo.run import _copy_library, _write_workspace
+    from ..demo.run import save_workspace
     from ..library import library_path
 
     for pdf in ws.allPdfs():  # a workspace written by a run marks its own fits: only these remain
         if pdf.getStringAttribute(NLL_ATTRIBUTE):
             pdf.removeStringAttribute(NLL_ATTRIBUTE)
-    mark_fits(ws, pdfs, dataset, parameters)
-    import_root()
     with staging(out) as stage:
-        _write_workspace(ws, stage / "workspace.root")
-        _copy_library(library_path(), stage)
+        save_workspace(ws, stage, library_path(), pdfs, dataset, parameters)
         write_json(results, stage / "fit.json")
         (stage / "fit.md").write_text(fit_markdown(results))
         publish(stage, out, owned=FIT_FILES)

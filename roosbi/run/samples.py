@@ -147,14 +147,13 @@ def _pipeline(samples, out, stage, seed, estimator, device, n_train, estimator_s
     from .. import __version__
     from ..demo.methods import learn, training_summary
     from ..demo.pdfs import calibrate_mixture
-    from ..demo.run import _copy_library, _fit_all, _write_workspace, stage_seeds
+    from ..demo.run import _fit_all, save_workspace, stage_seeds
     from ..demo.settings import CALIBRATION_SHARE
     from ..interrupts import checkpoint
     from ..library import import_root, load_library
     from ..mixture import mixture_pdf, template_pdf
     from ..onnx import write_atomic
     from ..report import markdown_report, results_dict, write_json
-    from ..workspace import mark_fits
 
     t_start = time.perf_counter()
     ROOT = import_root()
@@ -205,9 +204,7 @@ def _pipeline(samples, out, stage, seed, estimator, device, n_train, estimator_s
     fits, nlls = _fit_all(prob, pdfs)
     fit_s = time.perf_counter() - t0
     checkpoint()
-    mark_fits(ws, pdfs, prob.observed_data, prob.parameters)
-    _write_workspace(ws, stage / "workspace.root")
-    _copy_library(library, stage)
+    save_workspace(ws, stage, library, pdfs, prob.observed_data, prob.parameters)
     checkpoint()
     figures = _figures(samples, learned.estimator, ratio, sample, fits, nlls, stage, cal) if plots else {}
 
