@@ -159,8 +159,8 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument(
         "--generator",
         default=None,
-        help="marked pdf to draw the toys from (default: analytic, else the first marked); 'learned' is the "
-        "closure test",
+        help="marked pdf to draw the toys from (default: analytic, else the held-out events of a study on sample "
+        "files ('pool'), else the first marked that can); 'learned' is the closure test",
     )
     val.add_argument(
         "--out",

@@ -154,11 +154,32 @@ def test_macro_fits_the_written_workspace(cli_run):
 
 
 def test_validate_refuses_toys_without_a_pdf(cli_run, tmp_path, capsys):
-    """No pdf of x to draw toys from: roosbi validate says so instead of drawing from the learned f(x|mu)."""
+    """Observed data given: no pdf of x and no held-out events to draw toys from; roosbi validate says so."""
     assert main(["validate", str(cli_run / "workspace.root"), "--toys", "2", "--workers", "1", "--out",
                  str(tmp_path / "v"), "--quiet"]) == 2  # fmt: skip
-    assert "no NLL can be fitted to toys" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "can draw toys" in err and "no held-out events" in err
     assert not (tmp_path / "v").exists()
+    assert main(["validate", str(cli_run), "--generator", "learned", "--toys", "2", "--workers", "1", "--out",
+                 str(tmp_path / "v"), "--quiet"]) == 2  # fmt: skip
+    assert "cannot generate toys: it is not a density" in capsys.readouterr().err
+
+
+def test_validate_draws_toys_from_the_held_out_events(api_run, tmp_path):
+    """Pseudo-data from held-out events: the toys are drawn from them, Poisson(mu S) + Poisson(B) events."""
+    from roosbi.stats import run_validation
+    from roosbi.stats.toys import run_toys
+
+    out, _ = api_run
+    kw = {"workers": 1, "seed": 3, "progress": False, "at": {"mu": 1.0}}
+    res = run_validation(out / "workspace.root", 6, tmp_path / "v", **kw)
+    assert res["generator"] == "pool" and res["skipped"] == {"template": res["skipped"]["template"]}
+    counts = [t["n_events"] for t in run_toys(str(out / "workspace.root"), range(6), 3, {"mu": 1.0}, 0, "pool")]
+    assert all(abs(n - (S + B)) < 5 * (S + B) ** 0.5 for n in counts) and len(set(counts)) > 1
+    learned = res["learned"]["mu"]
+    assert learned["n_toys"] == 6 and learned["n_failed"] == 0 and abs(learned["bias"]) < 0.5
+    again = run_validation(out / "workspace.root", 6, tmp_path / "w", **kw)
+    assert again["learned"] == res["learned"]  # same seed, same toys
 
 
 def test_weights_fill_the_templates(files, api_run):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import InputError
+from ..stats.pools import store_pools
 from .sources import EventSource, parse_source, read_events
 
 log = logging.getLogger(__name__)
@@ -191,8 +192,10 @@ def mixture_from_samples(
     pool_record: dict = {}
     read = {role: _weight_record(events[role]) for role in ("signal", "background")}  # before any is held out
     if x_data is None:
-        events, x_data, pool_record = _pseudo_data(events, yields, mu_observed, seed)
+        events, x_data, pool_record, pools = _pseudo_data(events, yields, mu_observed, seed)
         truth = {poi: float(mu_observed)}
+        # The held-out events stay in the workspace: roosbi validate draws its toys from them.
+        store_pools(ws, {role: (pool.x, pool.w) for role, pool in pools.items()}, obs_vars, poi)
     dataset = observed_data_from_arrays(x_data, obs_vars, name="obs_data")
     ws.Import(dataset, Silence=True)
     _check_training_events(events)
@@ -319,16 +322,18 @@ def _ranges(observables: list[str], blocks: list[np.ndarray]) -> dict[str, tuple
 def _pseudo_data(events: dict[str, Events], yields: dict[str, float], mu: float, seed: int):
     """Hold out :data:`PSEUDO_DATA_SHARE` of each class and draw the pseudo-data from it.
 
-    Returns the events left for training, the pseudo-data's x, and a record of the draw.
+    Returns the events left for training, the pseudo-data's x, a record of the draw, and the held-out
+    events of each class.
     """
     rng = np.random.default_rng(seed)
     expected = {"signal": mu * yields["n_signal"], "background": yields["n_background"]}
-    left, drawn, record = {}, [], {"held_out_share": PSEUDO_DATA_SHARE}
+    left, drawn, record, pools = {}, [], {"held_out_share": PSEUDO_DATA_SHARE}, {}
     for role in ("signal", "background"):
         ev = events[role]
         order = rng.permutation(len(ev))
         n_pool = int(round(PSEUDO_DATA_SHARE * len(ev)))
         pool, left[role] = ev.subset(order[:n_pool]), ev.subset(order[n_pool:])
+        pools[role] = pool
         k = int(rng.poisson(expected[role])) if expected[role] > 0 else 0
         if k and not (pool.w > 0).any():
             raise InputError(f"the {role} events held out for pseudo-data have no positive weight to draw from")
@@ -345,7 +350,7 @@ def _pseudo_data(events: dict[str, Events], yields: dict[str, float], mu: float,
         record["background"]["drawn"],
         100 * PSEUDO_DATA_SHARE,
     )
-    return left, x, record
+    return left, x, record, pools
 
 
 def _draw(pool: Events, k: int, rng, role: str) -> tuple[np.ndarray, str]:

@@ -154,6 +154,7 @@ def _pipeline(samples, out, stage, seed, estimator, device, n_train, estimator_s
     from ..mixture import mixture_pdf, template_pdf
     from ..onnx import write_atomic
     from ..report import markdown_report, results_dict, write_json
+    from ..stats.pools import NO_GENERATION
 
     t_start = time.perf_counter()
     ROOT = import_root()
@@ -194,9 +195,9 @@ def _pipeline(samples, out, stage, seed, estimator, device, n_train, estimator_s
         pseudo_count=0.0,
     )
     # There is no pdf of x to draw toys from, and the learned pdf, f(x|mu) = p(x|mu)/p_b(x), is no
-    # density of x: naming the observed data as its own dataset keeps roosbi validate from drawing
-    # toys from it (it refuses, with a message); every fit and the macro use the same data anyway.
-    ws.pdf("learned_pdf").setStringAttribute("roosbi_data", prob.observed_data)
+    # density of x: marked so, roosbi validate fits it to toys but never draws them from it; it
+    # draws them from the held-out events when the pseudo-data came from them (roosbi.stats.pools).
+    ws.pdf("learned_pdf").setStringAttribute(NO_GENERATION, "not a density of the observables")
     pdfs = {"learned": "learned_pdf", "template": "template_pdf"}
     checkpoint()
 

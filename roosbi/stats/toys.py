@@ -27,6 +27,7 @@ from ..interrupts import checkpoint
 from ..library import import_root
 from ..workspace import DATA_MARK, NLL_ATTRIBUTE, PARAMETERS_MARK, open_workspace
 from .cluster import CONNECT_TIMEOUT_S, RETRIES
+from .pools import NO_GENERATION, POOL, Pools, has_pools
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class StudySetup:
     path: str
     #: Marked fit name -> pdf name, in fitting order (pdfs with their own dataset left out).
     nlls: dict[str, str]
-    #: The pdf the toys are drawn from (a fit name of ``nlls``).
+    #: The pdf the toys are drawn from (a fit name of ``nlls``), or :data:`~roosbi.stats.pools.POOL`:
+    #: the held-out events of a study on sample files.
     generator: str
     parameters: list[str]
     observed: str
@@ -92,16 +94,28 @@ def read_setup(path: str | os.PathLike, ws=None) -> StudySetup:
             nlls[name] = pdf.GetName()
     if not nlls:
         raise InputError(f"every NLL marked in '{path}' is fitted to its own dataset; no NLL can be fitted to toys")
-    generator = "analytic" if "analytic" in nlls else next(iter(nlls))
     return StudySetup(
         path=str(path),
         nlls=nlls,
-        generator=generator,
+        generator=_default_generator(ws, nlls),
         parameters=[p.GetName() for p in params],
         observed=observed,
         n_observed=int(ws.data(observed).numEntries()),
         skipped=skipped,
     )
+
+
+def _default_generator(ws, nlls: dict[str, str]) -> str:
+    """The analytic pdf if marked, else the held-out events if kept, else the first marked pdf that can generate.
+
+    "" when none can (:func:`~roosbi.stats.validate.choose_generator` then refuses the study).
+    """
+    if "analytic" in nlls:
+        return "analytic"
+    if has_pools(ws):
+        return POOL
+    able = [n for n, pdf in nlls.items() if not ws.pdf(pdf).getStringAttribute(NO_GENERATION)]
+    return able[0] if able else ""
 
 
 def check_point(ws, setup: StudySetup, point: Mapping[str, float]) -> dict[str, float]:
@@ -130,14 +144,18 @@ def check_point(ws, setup: StudySetup, point: Mapping[str, float]) -> dict[str, 
 
 
 def default_point(ws, setup: StudySetup) -> dict[str, float]:
-    """The generating pdf's best fit on the observed data (MIGRAD + HESSE, from the middle of the ranges)."""
-    pdf = ws.pdf(setup.nlls[setup.generator])
+    """The generating pdf's best fit on the observed data (MIGRAD + HESSE, from the middle of the ranges).
+
+    With toys from held-out events: the best fit of the first marked NLL.
+    """
+    name = next(iter(setup.nlls)) if setup.generator == POOL else setup.generator
+    pdf = ws.pdf(setup.nlls[name])
     params = [ws.var(n) for n in setup.parameters]
     nll = create_nll(pdf, ws.data(setup.observed), backend=pdf.getStringAttribute("roosbi_backend") or "cpu")
     fit = fit_nll(nll, params, _start(params), minos=False, check_points=0)
     if fit.status != 0:
         raise InputError(
-            f"the fit of '{setup.generator}' to the observed data failed (status {fit.status}), so there is no "
+            f"the fit of '{name}' to the observed data failed (status {fit.status}), so there is no "
             "default point to draw toys at; give one with --at name=value"
         )
     return {n: float(r.value) for n, r in fit.params.items()}
@@ -162,6 +180,8 @@ def toy_seeds(seed: int, index: int, point_index: int = 0) -> tuple[np.random.Ge
 
 # Per process (a Dask worker keeps it between tasks): the opened workspace of each file.
 _OPENED: dict[str, tuple[object, StudySetup]] = {}
+#: Held-out events per workspace file, read once per process (:mod:`roosbi.stats.pools`).
+_POOLS: dict[str, Pools] = {}
 _SNAPSHOT = "roosbi_toys_start"
 
 
@@ -201,7 +221,9 @@ def run_toys(
     ws, setup = _workspace(path)
     params = [ws.var(n) for n in setup.parameters]
     start = _start(params)
-    gen_pdf = ws.pdf(setup.nlls[generator or setup.generator])
+    generator = generator or setup.generator
+    pools = _pools(path, ws) if generator == POOL else None
+    gen_pdf = None if pools else ws.pdf(setup.nlls[generator])
     observables = ws.data(setup.observed).get()
     quiet = [logging.getLogger(n) for n in ("roosbi.inference", "roosbi.roofit")]
     levels = [q.level for q in quiet]
@@ -215,11 +237,16 @@ def run_toys(
             ws.loadSnapshot(_SNAPSHOT)
             for par in params:
                 par.setVal(point[par.GetName()])
-            n = int(rng.poisson(gen_pdf.expectedEvents(observables))) if gen_pdf.canBeExtended() else setup.n_observed
-            ROOT.RooRandom.randomGenerator().SetSeed(root_seed)
-            toy = gen_pdf.generate(observables, n)
-            if not toy:
-                raise RuntimeError(f"the pdf '{gen_pdf.GetName()}' generated no dataset for toy {index} at {point}")
+            if pools is not None:
+                toy = pools.toy(point, rng, observables)
+                n = int(toy.numEntries())
+            else:
+                extended = gen_pdf.canBeExtended()
+                n = int(rng.poisson(gen_pdf.expectedEvents(observables))) if extended else setup.n_observed
+                ROOT.RooRandom.randomGenerator().SetSeed(root_seed)
+                toy = gen_pdf.generate(observables, n)
+                if not toy:
+                    raise RuntimeError(f"the pdf '{gen_pdf.GetName()}' generated no dataset for toy {index} at {point}")
             ROOT.SetOwnership(toy, True)
             fits = _fit_toy(ws, setup, toy, params, start, point)
             out.append({"toy": int(index), "point": int(point_index), "n_events": n, "fits": fits})
@@ -228,6 +255,13 @@ def run_toys(
         for q, level in zip(quiet, levels, strict=True):
             q.setLevel(level)
     return out
+
+
+def _pools(path: str, ws) -> Pools:
+    """The held-out events of the workspace file ``path``, read once per process."""
+    if path not in _POOLS:
+        _POOLS[path] = Pools(ws)
+    return _POOLS[path]
 
 
 def _fit_toy(ws, setup: StudySetup, toy, params, start: dict[str, float], point: Mapping[str, float]) -> dict:

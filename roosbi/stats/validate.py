@@ -20,6 +20,7 @@ from ..interrupts import deferred_interrupts, interruptible
 from ..output_dir import check_output_dir, publish, staging
 from ..report import write_json
 from .cluster import absolute_path, dask_workers, workspace_file
+from .pools import NO_GENERATION, POOL, Pools, has_pools
 from .toys import StudySetup, check_point, default_point, read_setup, run_in_process, run_on_dask
 from .validation_report import fit_rows, markdown, plot_coverage, plot_pulls
 
@@ -210,8 +211,16 @@ def _check_names(setup: StudySetup) -> None:
 
 def choose_generator(setup: StudySetup, generator: str | None) -> str:
     """The fit name whose pdf draws the toys: ``generator`` (checked) or the setup's default."""
+    if generator is None and not setup.generator:
+        raise InputError(
+            f"no marked pdf of '{setup.path}' can draw toys ({', '.join(setup.nlls)}: not densities of the "
+            "observables) and it keeps no held-out events to draw them from; a mixture from sample files keeps them "
+            "when its pseudo-data come from held-out events (roosbi run without --data)"
+        )
     if generator is None:
         return setup.generator
+    if generator == POOL:
+        return POOL  # check_generation says whether the workspace keeps held-out events
     if generator in setup.skipped:
         raise InputError(
             f"'{generator}' cannot generate the toys: it is {setup.skipped[generator]}; choose generator= one of: "
@@ -223,6 +232,16 @@ def choose_generator(setup: StudySetup, generator: str | None) -> str:
             + ", ".join(setup.nlls)
         )
     return generator
+
+
+def _check_pool_generation(ws, setup: StudySetup, points: list[dict[str, float]]) -> None:
+    """Toys from held-out events: the workspace keeps them, and every point draws from positive weights."""
+    pools = Pools(ws)  # refuses a workspace without them, or a pool without a positive weight
+    if pools.poi not in setup.parameters:
+        raise InputError(f"the held-out events' signal strength '{pools.poi}' is not a fitted parameter")
+    for point in points:
+        if point[pools.poi] < 0:
+            raise InputError(f"toys from held-out events need {pools.poi} >= 0, not {point[pools.poi]:g}")
 
 
 def check_generation(ws, setup: StudySetup, points: list[dict[str, float]]) -> None:
@@ -238,7 +257,15 @@ def check_generation(ws, setup: StudySetup, points: list[dict[str, float]]) -> N
 
     ROOT = import_root()
     name = setup.generator
+    if name == POOL:
+        _check_pool_generation(ws, setup, points)
+        return
     pdf = ws.pdf(setup.nlls[name])
+    if pdf.getStringAttribute(NO_GENERATION):
+        raise InputError(
+            f"the pdf '{name}' ({pdf.GetName()}) cannot generate toys: it is {pdf.getStringAttribute(NO_GENERATION)}"
+            + ("; draw them from the held-out events: generator='pool'" if has_pools(ws) else "")
+        )
     data_vars = ws.data(setup.observed).get()
     others = [n for n in setup.nlls if n != name]
     what = f"the pdf '{name}' ({pdf.GetName()})"
