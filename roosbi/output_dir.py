@@ -46,6 +46,10 @@ OUTPUT_FILES = (
     "systematics.png",
     "model_signal.onnx",
     "model_background.onnx",
+    # ... and its comparison of summary statistics: the figure, the neos summary and its HistFactory model.
+    "summaries.png",
+    "summary_neos.onnx",
+    "summary_workspace.root",
     *LIBRARY_FILES,
 )
 #: Prefix of the staging directory a run writes into, inside ``out``.

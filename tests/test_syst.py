@@ -117,9 +117,10 @@ def test_profile_intervals_and_impacts_on_the_analytic_model():
     for name, entry in result.items():
         assert entry["value"] == fit.params[name].value
         assert entry["constraint"] < 1.0  # the data constrain both beyond their priors
-        assert all(
-            abs(entry[kind][side]) < fit.params["mu"].error for kind in ("postfit", "prefit") for side in ("up", "down")
-        )
+        # The data constrain the nuisances to ~0.2 of their priors: the post-fit impacts are small; the
+        # pre-fit ones (nu held 1 prior sigma away) are not, since syst's systematics are large on purpose.
+        assert all(abs(entry["postfit"][side]) < 0.5 * fit.params["mu"].error for side in ("up", "down"))
+        assert all(np.isfinite(entry["prefit"][side]) for side in ("up", "down"))
     assert all(not p.isConstant() for p in [mu, *nuisances])
 
 
@@ -171,7 +172,9 @@ def test_demo_syst_end_to_end(tmp_path):
     assert set(syst_results["intervals"]["learned"]["vs_analytic"]) == {"width_ratio", "centre_shift"}
     assert set(syst_results["impacts"]["morphed"]) == {"alpha_scale", "alpha_slope"}
     assert len(syst_results["profile"]["delta_nll"]["learned"]) == len(syst_results["profile"]["values"])
-    assert res["summaries"] == {} and res["summaries_stat_only"] == {}
+    for key in ("summaries", "summaries_stat_only"):  # the comparison of summary statistics (tests/test_summaries.py)
+        assert list(res[key]) == ["neos", "bce", "learned_unbinned", "analytic"]
+        assert all(set(v) == {"cls_limit", "significance"} for v in res[key].values())
     assert set(res["training"]["components"]) == {"signal", "background"}
     report = (out / "report.md").read_text()
     assert "## Systematic uncertainties (nuisance parameters profiled)" in report

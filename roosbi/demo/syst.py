@@ -36,7 +36,7 @@ from ..interrupts import checkpoint, interruptible
 from ..library import import_root
 from ..onnx import write_atomic
 from ..report import markdown_report, results_dict, write_json
-from ..report.systematics import plot_systematics, systematics_lines
+from ..report.systematics import plot_summaries, plot_systematics, summaries_lines, systematics_lines
 from ..roofit import learned_pdf, learned_ratio
 from ..stats.profile import (
     constrained_pdf,
@@ -51,6 +51,7 @@ from ..workspace import mark_fits
 from .diagnostics import check_seed, normalization_notes, normalization_report
 from .methods import Learned, train_estimator
 from .syst_morph import interpolated_pdf
+from .syst_summaries import compare_summaries
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ log = logging.getLogger(__name__)
 MIXTURE_ROLES = ("signal", "background")
 #: Points of the profile curves of the parameter of interest.
 PROFILE_POINTS = 31
+#: Problems whose demo adds the comparison of summary statistics (roosbi/demo/syst_summaries.py): the
+#: built-in ``syst``, not a user's problem run by ``roosbi run`` (it would cost ~10 s and needs one observable).
+SUMMARY_PROBLEMS = ("syst",)
 
 
 @dataclass
@@ -165,6 +169,11 @@ def syst_pipeline(prob: Problem, *, out: Path, stage: Path, settings: dict, t_st
     t0 = time.perf_counter()
     syst = systematics_results(prob, pdfs, fits, nlls)
     syst_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with interruptible():
+        summaries = compare_summaries(prob, pdfs, seed=seed, stage=stage) if prob.name in SUMMARY_PROBLEMS else None
+    summaries_s = time.perf_counter() - t0
+    checkpoint()
     for par in params:  # the workspace is written at the analytic best fit
         par.setVal(fits["analytic"].params[par.GetName()].value)
 
@@ -178,10 +187,16 @@ def syst_pipeline(prob: Problem, *, out: Path, stage: Path, settings: dict, t_st
 
         plot_systematics(syst, prob.truth, stage / "systematics.png")
         figures["profile likelihood and impacts"] = "systematics.png"
+        if summaries is not None:
+            plot_summaries(summaries, stage / "summaries.png")
+            figures["summary statistics: neos, bce, learned, analytic"] = "summaries.png"
         plot_training({c.role: c.learned.estimator.history_ for c in components}, stage / "training.png")
         figures["training"] = "training.png"
     train_s = sum(c.learned.train_s for c in components)
     timings = {"simulate_s": simulate_s, "train_s": train_s, "pdfs_s": pdfs_s, "fit_s": fit_s, "systematics_s": syst_s}
+    timings["summaries_s"] = summaries_s
+    if summaries:
+        timings.update({f"summaries_{k}": v for k, v in summaries["timings"].items()})
     timings["total_s"] = time.perf_counter() - t_start
     results = results_dict(
         problem=prob.name,
@@ -193,9 +208,12 @@ def syst_pipeline(prob: Problem, *, out: Path, stage: Path, settings: dict, t_st
         timings=timings,
     )
     results["systematics"] = syst
-    # The comparison of summary statistics (neos, bce, ...) fills these (docs/architecture.md).
-    results["summaries"] = {}
-    results["summaries_stat_only"] = {}
+    # The comparison of summary statistics (docs/systematics.md): expected limits and significances.
+    results["summaries"] = summaries["summaries"] if summaries else {}
+    results["summaries_stat_only"] = summaries["summaries_stat_only"] if summaries else {}
+    if summaries:
+        for key in ("summary_workspace", "summary_settings"):
+            results[key] = summaries[key]
     checks = {}
     for comp in components:
         checks.update(normalization_report(comp.problem, [comp.learned], check_seed(seed)))
@@ -207,7 +225,7 @@ def syst_pipeline(prob: Problem, *, out: Path, stage: Path, settings: dict, t_st
         f"(library: {library}); it fits the same constrained pdfs with every nuisance floating."
     )
     report = markdown_report(results, fits, figures, notes)
-    section = "\n".join(systematics_lines(syst)) + "\n"
+    section = "\n".join(systematics_lines(syst) + (summaries_lines(summaries) if summaries else [])) + "\n"
     report = report.replace("\n## Training\n", section + "\n## Training\n", 1)
     write_atomic(stage / "report.md", report.encode())
     return results

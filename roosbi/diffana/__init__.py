@@ -15,13 +15,21 @@ Modules, one block each (docs/diffana.md is the guide):
   hard-cut scan that checks them.
 * ``roofit_model``: :func:`histfactory_workspace`, the final hard histograms as a HistFactory
   workspace with the same nuisance parameters, and :func:`minuit_fit` on it.
+* ``export``: a trained summary as ONNX (:func:`summary_onnx`), evaluated natively in RooFit
+  (:func:`summary_function`) as a column of the observed data, binned into its HistFactory
+  workspace (:func:`summary_workspace`).
+* ``compare``: expected CLs limits and discovery significances of binned models
+  (:func:`binned_expected`) and unbinned RooFit likelihoods (:func:`unbinned_expected`), one
+  definition; :func:`train_bce`, the plain classifier a neos summary is compared with.
 
 Importing this package imports torch (``import roosbi`` does not import this package).
 """
 
 from .binned import BinnedModel, Sample, histosys_shape, normsys_factor
 from .blocks import bin_width, bkde_histogram, hard_cut, hard_histogram, soft_cut
+from .compare import binned_expected, train_bce, unbinned_expected
 from .cuts import CutResult, cut_model, optimize_cuts, scan_cuts
+from .export import add_summary_column, summary_function, summary_onnx, summary_workspace
 from .fit import TorchFitResult, fit, profile_nll
 from .objectives import (
     OBJECTIVES,
@@ -37,6 +45,13 @@ from .train import Process, SummaryNetwork, SummaryResult, train_summary
 
 __all__ = [
     "OBJECTIVES",
+    "add_summary_column",
+    "binned_expected",
+    "summary_function",
+    "summary_onnx",
+    "summary_workspace",
+    "train_bce",
+    "unbinned_expected",
     "BinnedModel",
     "CutResult",
     "TorchFitResult",

@@ -116,3 +116,77 @@ def plot_systematics(syst: dict, truth: dict, path) -> Path:
     bx.legend(frameon=False, fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
+
+
+#: The comparison's approaches (results.json ``summaries``), as the table and the figure name them.
+SUMMARY_LABELS = {
+    "neos": "neos summary (binned)",
+    "bce": "BCE classifier (same bins)",
+    "learned_unbinned": "learned likelihood (unbinned)",
+    "analytic": "analytic likelihood (unbinned)",
+}
+
+
+def summaries_lines(summaries: dict) -> list[str]:
+    """report.md's table of the summary statistics: expected CLs limits and significances, systematics on and off."""
+    on, off = summaries["summaries"], summaries["summaries_stat_only"]
+    lines = [
+        "",
+        "## Summary statistics: neos, BCE, learned and analytic likelihoods",
+        "",
+        "Median expected 95 % CLs upper limit on mu (background-only Asimov data, asymptotic q̃μ) and median "
+        "expected discovery significance (Asimov data at mu = 1), with the systematics (nuisances profiled) and "
+        "without (stat only: no histosys, nuisances at nominal). neos and BCE bin their summary in the same "
+        "equal bins with the same nuisances; docs/systematics.md says how each is computed.",
+        "",
+        "| approach | CLs limit (syst.) | CLs limit (stat. only) | significance (syst.) | significance (stat. only) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, label in SUMMARY_LABELS.items():
+        if name in on:
+            a, b = on[name], off.get(name, {"cls_limit": math.nan, "significance": math.nan})
+            lines.append(
+                f"| {label} | {a['cls_limit']:.4f} | {b['cls_limit']:.4f} | {a['significance']:.3f} "
+                f"| {b['significance']:.3f} |"
+            )
+    if "neos" in on and "bce" in on:
+        ratio, ratio0 = (d["neos"]["cls_limit"] / d["bce"]["cls_limit"] for d in (on, off))
+        lines += ["", f"neos / BCE expected limit: {ratio:.3f} with the systematics, {ratio0:.3f} without."]
+    fit = summaries.get("summary_workspace")
+    if fit:
+        pars = ", ".join(f"{k} = {v['value']:.4f} ± {v['error']:.4f}" for k, v in fit["fit"]["params"].items())
+        lines += [
+            "",
+            f"The neos summary in RooFit: `{fit['model']}` evaluated natively (RooLearnedRatio, output score; "
+            f"max |native − torch| = {fit['native_vs_torch']:.1e}) as a column of the observed data, binned into the "
+            f"HistFactory model of `{fit['file']}` (nuisances {', '.join(fit['nuisances'].values())}, unit Gaussian "
+            f"constraints). Fit to the observed data: {pars}.",
+        ]
+    return lines
+
+
+def plot_summaries(summaries: dict, path) -> Path:
+    """summaries.png: expected CLs limits (left) and significances (right) of each approach, systematics on and off."""
+    on, off = summaries["summaries"], summaries["summaries_stat_only"]
+    names = [n for n in SUMMARY_LABELS if n in on]
+    fig, axes = plt.subplots(1, 2, figsize=(12.0, 4.2))
+    ys = list(range(len(names)))
+    for ax, key, title in (
+        (axes[0], "cls_limit", "median expected 95 % CLs limit on mu (lower is better)"),
+        (axes[1], "significance", "median expected discovery significance (higher is better)"),
+    ):
+        ax.barh([y - 0.2 for y in ys], [on[n][key] for n in names], height=0.4, color="C3", label="systematics on")
+        ax.barh([y + 0.2 for y in ys], [off[n][key] for n in names], height=0.4, color="C0", label="stat. only")
+        for y, n in zip(ys, names, strict=True):
+            ax.text(on[n][key], y - 0.2, f" {on[n][key]:.3f}", va="center", fontsize=8)
+            ax.text(off[n][key], y + 0.2, f" {off[n][key]:.3f}", va="center", fontsize=8)
+        ax.set_yticks(ys, [SUMMARY_LABELS[n] for n in names] if ax is axes[0] else [""] * len(names))
+        ax.invert_yaxis()
+        lo = min(min(on[n][key], off[n][key]) for n in names)
+        hi = max(max(on[n][key], off[n][key]) for n in names)
+        ax.set_xlim(0.8 * lo, hi + 0.15 * (hi - 0.8 * lo))
+        ax.set_title(title, fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, frameon=False, fontsize=9, loc="lower center", ncol=2)
+    fig.tight_layout(rect=(0.0, 0.06, 1.0, 1.0))
+    return _save(fig, path)
