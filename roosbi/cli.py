@@ -230,6 +230,10 @@ def _run_parser(sub) -> None:
         "default: uniform over the observables' ranges (--target: marginal, the default, or FILE[:TREE])",
     )
     run.add_argument("--analytic", default=None, help="the pdf fitted as 'analytic' (default: --pdf)")
+    run.add_argument(
+        "--nuisances", default=None, help="nuisance parameters, comma-separated: network inputs, profiled in the fits"
+    )
+    run.add_argument("--constraints", default=None, help="their constraint pdfs, comma-separated (one per nuisance)")
     run.add_argument("--workspace-name", default=None, help="the workspace in the file, if it holds several")
     run.add_argument("--name", default=None, help="the study's name in the report (default: the file's name)")
     run.add_argument("--out", default=None, help="output directory (required unless the study file gives out)")

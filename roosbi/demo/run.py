@@ -252,6 +252,9 @@ def pipeline(
             "n_templates": defaults.get("n_templates", 5) if n_templates is None else n_templates,
             "progress": progress,
             "plots": plots,
+            "analytic": analytic,
+            "source": source,
+            "notes": list(extra_notes or []),
         }
         return syst_pipeline(prob, out=out, stage=stage, settings=syst_settings, t_start=t_start, library=library)
     is_mixture = "signal" in prob.components and "background" in prob.components
@@ -367,14 +370,7 @@ def pipeline(
         f"Fit any NLL again without Python: root -b -q 'macros/fit_workspace.C(\"{out / 'workspace.root'}\")' "
         f"(library: {library})."
     )
-    report = markdown_report(results, fits, figures, notes)
-    if not prob.truth:  # data given, not generated: the report's first line says where they come from
-        origin = f" of '{source['workspace']}'" if source and "workspace" in source else ""
-        report = report.replace(
-            "Observed data generated with . ",
-            f"Observed data: '{prob.observed_data}'{origin} ({prob.data().numEntries()} entries). ",
-            1,
-        )
+    report = with_data_origin(markdown_report(results, fits, figures, notes), prob, source)
     write_atomic(stage / "report.md", report.encode())
     return results
 
@@ -427,6 +423,18 @@ def add_member_fits(results: dict, members: dict[str, list]) -> None:
         for p, summary in entry["params"].items():
             values = np.array([f.params[p].value for f in fits])
             summary["training_error"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def with_data_origin(report: str, prob: Problem, source: dict | None) -> str:
+    """report.md with its first line naming the observed data when they were given, not generated."""
+    if prob.truth:
+        return report
+    origin = f" of '{source['workspace']}'" if source and "workspace" in source else ""
+    return report.replace(
+        "Observed data generated with . ",
+        f"Observed data: '{prob.observed_data}'{origin} ({prob.data().numEntries()} entries). ",
+        1,
+    )
 
 
 def save_workspace(ws, stage: Path, library: Path, pdfs: dict[str, str], data, parameters) -> None:

@@ -34,6 +34,7 @@ from ..exceptions import InputError
 from ..inference import fit_pdfs, scan_range
 from ..interrupts import checkpoint, interruptible
 from ..library import import_root
+from ..morphing import morphed_pdf
 from ..onnx import write_atomic
 from ..report import markdown_report, results_dict, write_json
 from ..report.systematics import plot_summaries, plot_systematics, summaries_lines, systematics_lines
@@ -47,7 +48,6 @@ from ..stats.profile import (
     nuisance_priors,
     profile_scan,
 )
-from ..workspace import mark_fits
 from .diagnostics import check_seed, normalization_notes, normalization_report
 from .methods import Learned, train_estimator
 from .syst_morph import interpolated_pdf
@@ -125,9 +125,10 @@ def syst_pipeline(prob: Problem, *, out: Path, stage: Path, settings: dict, t_st
     """:func:`roosbi.demo.run.pipeline` for a problem with nuisance parameters; the content of results.json.
 
     ``settings`` holds the demo's ``seed``, ``estimator``, ``device``, ``n_train``,
-    ``estimator_settings``, ``morph_setting``, ``n_templates``, ``progress`` and ``plots``.
+    ``estimator_settings``, ``morph_setting``, ``n_templates``, ``progress`` and ``plots``, and
+    from ``roosbi run`` the ``analytic`` pdf's name, the ``source`` record and the study's ``notes``.
     """
-    from .run import _copy_library, _write_workspace, stage_seeds  # run.py dispatches here
+    from .run import save_workspace, stage_seeds, with_data_origin  # run.py dispatches here
 
     ROOT = import_root()
     seed = settings["seed"]
@@ -177,9 +178,7 @@ def syst_pipeline(prob: Problem, *, out: Path, stage: Path, settings: dict, t_st
     for par in params:  # the workspace is written at the analytic best fit
         par.setVal(fits["analytic"].params[par.GetName()].value)
 
-    mark_fits(prob.workspace, pdfs, prob.observed_data, prob.all_parameters)
-    _write_workspace(prob.workspace, stage / "workspace.root")
-    _copy_library(library, stage)
+    save_workspace(prob.workspace, stage, library, pdfs, prob.observed_data, prob.all_parameters)
     checkpoint()
     figures = {}
     if settings["plots"]:
@@ -207,6 +206,9 @@ def syst_pipeline(prob: Problem, *, out: Path, stage: Path, settings: dict, t_st
         training=_training_summary(settings["estimator"], components, samples),
         timings=timings,
     )
+    if settings.get("source") is not None:
+        results["source"] = settings["source"]
+    notes[:0] = settings.get("notes", [])  # where the model came from, first
     results["systematics"] = syst
     # The comparison of summary statistics (docs/systematics.md): expected limits and significances.
     results["summaries"] = summaries["summaries"] if summaries else {}
@@ -224,7 +226,7 @@ def syst_pipeline(prob: Problem, *, out: Path, stage: Path, settings: dict, t_st
         f"Fit any NLL again without Python: root -b -q 'macros/fit_workspace.C(\"{out / 'workspace.root'}\")' "
         f"(library: {library}); it fits the same constrained pdfs with every nuisance floating."
     )
-    report = markdown_report(results, fits, figures, notes)
+    report = with_data_origin(markdown_report(results, fits, figures, notes), prob, settings.get("source"))
     section = "\n".join(systematics_lines(syst) + (summaries_lines(summaries) if summaries else [])) + "\n"
     report = report.replace("\n## Training\n", section + "\n## Training\n", 1)
     write_atomic(stage / "report.md", report.encode())
@@ -249,12 +251,10 @@ def build_pdfs(prob: Problem, components: list[Component], settings: dict, seed:
         ws.Import(learned_pdf(comp.learned.ratio, observables, reference, name=name), Silence=True)
         comp.learned.pdf = name
         learned.append(name)
-        morphed.append(
-            interpolated_pdf(comp.problem, n_templates, n_events, seed=_seed(seed, k), name=f"morphed_{comp.role}")
-        )
+        morphed.append(_baseline(prob, comp, settings, n_events, _seed(seed, k)))
     pdfs = {}
     for kind, parts, source in (
-        ("analytic", [prob.target_pdf], None),
+        ("analytic", [settings.get("analytic") or prob.target_pdf], None),
         ("learned", learned, "learned"),
         ("morphed", morphed, "morphed"),
     ):
@@ -270,12 +270,34 @@ def build_pdfs(prob: Problem, components: list[Component], settings: dict, seed:
         f"Learned pdf: one parameterized classifier per component ({parts}) against '{prob.reference_pdf}', "
         "nuisances drawn uniformly over their ranges; r p_ref normalised over x by fixed Gauss-Legendre quadrature"
         + (", combined as the extended mu S p_s + B p_b." if is_mixture(prob) else "."),
-        f"Morphed baseline: per component, {n_templates} histogram templates per parameter of {n_events} events "
-        "each (60 bins), interpolated piecewise-linearly between the grid points (HistFactory's vertical "
-        "interpolation; docs/systematics.md says why not RooMomentMorphFuncND)"
-        + (", combined as the extended mu S p_s + B p_b." if is_mixture(prob) else "."),
+        (
+            f"Morphed baseline: per component, {n_templates} histogram templates per parameter of {n_events} events "
+            "each (60 bins), interpolated piecewise-linearly between the grid points (HistFactory's vertical "
+            "interpolation; docs/systematics.md says why not RooMomentMorphFuncND), combined as the extended "
+            "mu S p_s + B p_b."
+            if is_mixture(prob)
+            else f"Morphed baseline: RooMomentMorphFuncND ({settings['morph_setting']}) over {n_templates} templates "
+            f"per parameter ({', '.join(prob.all_parameters)}) of {n_events} events each: the parameters of interest "
+            "change the shape, which vertical interpolation between grid points would not follow."
+        ),
     ]
     return pdfs, notes
+
+
+def _baseline(prob: Problem, comp: Component, settings: dict, n_events: int, seed: int) -> str:
+    """One component's template baseline: vertical interpolation in a mixture's nuisances, else a moment morph.
+
+    In a mixture the signal strength is a yield and the templates move only with the nuisances
+    (docs/systematics.md); in any other model the parameters of interest move the shape too, and a
+    moment morph follows a moving peak where vertical interpolation would put two bumps.
+    """
+    name = f"morphed_{comp.role}"
+    if is_mixture(prob):
+        return interpolated_pdf(comp.problem, settings["n_templates"], n_events, seed=seed, name=name)
+    morphed = morphed_pdf(
+        comp.problem, settings["n_templates"], n_events, setting=settings["morph_setting"], seed=seed, name=name
+    )
+    return morphed.GetName()
 
 
 def _mixture(prob: Problem, parts: list[str], name: str):

@@ -94,6 +94,8 @@ def problem_from_workspace(
     analytic: str | None = None,
     name: str | None = None,
     workspace_name: str | None = None,
+    nuisances: Sequence[str] | str | None = None,
+    constraints: Sequence[str] | str | None = None,
 ) -> WorkspaceProblem:
     """Read a user's workspace file into a Problem, checking every name and role.
 
@@ -124,6 +126,13 @@ def problem_from_workspace(
         The problem's name in reports (default: the file's name without its suffix).
     workspace_name : str, optional
         The workspace's key in the file, if it holds several.
+    nuisances : list of str, or str, optional
+        Nuisance parameters nu: RooRealVars with finite ranges that ``pdf`` depends on. They are
+        network inputs beside theta and float (are profiled) in every fit (docs/systematics.md).
+    constraints : list of str, or str, optional
+        Their constraint pdfs (auxiliary measurements), one per nuisance, each a pdf of one
+        nuisance and no observable; every fitted pdf is multiplied by them. A nuisance without
+        one is a free parameter of the fits (a warning says so).
 
     Returns
     -------
@@ -147,12 +156,22 @@ def problem_from_workspace(
     ws = open_workspace(path, workspace_name)
     observables = name_list(observables, "observables")
     parameters = name_list(parameters, "parameters")
+    nuisances = [] if nuisances is None else name_list(nuisances, "nuisances")
+    constraints = [] if constraints is None else name_list(constraints, "constraints")
     both = sorted(set(observables) & set(parameters))
     if both:
         raise InputError(f"{', '.join(both)} named both as observable and as parameter")
+    if constraints and not nuisances:
+        raise InputError("constraints need nuisance parameters: name them with nuisances (--nuisances)")
     target = _pdf(ws, string_value(pdf, "pdf"), "pdf")
     obs_vars = [_variable(ws, n, "observable") for n in observables]
     par_vars = [_variable(ws, n, "parameter") for n in parameters]
+    nu_vars = [_variable(ws, n, "nuisance parameter") for n in nuisances]
+    for var in nu_vars:
+        if not target.dependsOn(var):
+            raise InputError(
+                f"the pdf '{target.GetName()}' does not depend on the nuisance parameter '{var.GetName()}'"
+            )
     for var in obs_vars:
         if not target.dependsOn(var):
             raise InputError(f"the pdf '{target.GetName()}' does not depend on the observable '{var.GetName()}'")
@@ -170,6 +189,11 @@ def problem_from_workspace(
     _refuse_pipeline_names(ws)
 
     plan = parse_reference(reference)
+    if nuisances and (plan == "marginal" or isinstance(plan, dict)):
+        raise InputError(
+            "with nuisance parameters the reference must be a pdf of the observables (the default uniform one, "
+            "or --reference NAME); a point or marginal reference is not supported yet"
+        )
     point: dict[str, float] = {}
     if plan is None or plan == "marginal":
         kind = "marginal" if plan else "uniform"
@@ -198,11 +222,13 @@ def problem_from_workspace(
                     + ")"
                 )
 
-    for var in par_vars:
+    for var in par_vars + nu_vars:
         if var.isConstant():
             log.info("parameter '%s' is constant in the file; it floats in the fits", var.GetName())
             var.setConstant(False)
-    held = _hold_others(ROOT, [target, analytic_pdf, reference_pdf], obs_vars, set(parameters))
+    constraint_pdfs = [_pdf(ws, n, "constraint pdf") for n in constraints]
+    pdfs = [target, analytic_pdf, reference_pdf, *constraint_pdfs]
+    held = _hold_others(ROOT, pdfs, obs_vars, set(parameters) | set(nuisances))
     problem = WorkspaceProblem(
         name=name or path.stem,
         workspace=ws,
@@ -212,6 +238,8 @@ def problem_from_workspace(
         parameters=parameters,
         observed_data=dataset.GetName(),
         reference_point=point,
+        nuisance_parameters=nuisances,
+        constraints=constraints,
         analytic_pdf=analytic_pdf.GetName(),
         reference_kind=kind,
         source=str(path.resolve()),
@@ -300,6 +328,8 @@ def source_record(problem: WorkspaceProblem) -> dict:
         "reference": reference_text(problem),
         "reference_pdf": problem.reference_pdf,
         "analytic": problem.analytic_pdf,
+        "nuisances": list(problem.nuisance_parameters),
+        "constraints": list(problem.constraints),
         "held_constant": dict(problem.held_constant),
     }
 
@@ -408,7 +438,7 @@ def _variable(ws, name: str, role: str):
     if not (var.hasMin() and var.hasMax() and math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         why = (
             "it is the uniform prior and the training range"
-            if role == "parameter"
+            if role in ("parameter", "nuisance parameter")
             else "the learned pdf is normalised over it"
         )
         raise InputError(

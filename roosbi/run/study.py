@@ -51,6 +51,8 @@ STUDY_KEYS = {
     "reference": "a pdf name, a parameter point 'mu=1.0[,s=2]', or 'marginal' (default: uniform over x); "
     "parameterized: 'marginal' (default) or reference events 'file.root:tree'",
     "analytic": "the pdf fitted as 'analytic' (default: pdf)",
+    "nuisances": "nuisance parameters nu of the pdf, each with a finite range: network inputs, profiled in every fit",
+    "constraints": "the nuisances' constraint pdfs (auxiliary measurements), one per nuisance",
     "name": "the study's name in the report (default: the workspace file's name without .root)",
     "out": "output directory",
     "seed": "seed of the training sample, the network and the templates (default 1)",
@@ -95,6 +97,8 @@ WORKSPACE_KEYS = (
     "parameters",
     "reference",
     "analytic",
+    "nuisances",
+    "constraints",
     "morph_grid",
     "morph_setting",
     "self_normalized",
@@ -141,7 +145,7 @@ _STRINGS += ("morph_setting", "weight", "selection", "poi", "calibration", "budg
 _NUMBERS = ("n_signal", "n_background", "mu_observed", "budget_target")
 
 
-_LISTS = ("observables", "parameters", "method")
+_LISTS = ("observables", "parameters", "method", "nuisances", "constraints")
 
 
 _INTEGERS = ("seed", "n_train", "epochs", "morph_grid", "n_bins", "n_data", "budget_max")
@@ -291,6 +295,8 @@ def study_settings(settings: Mapping) -> dict:
         "workspace_name": None,
         "reference": None,
         "analytic": None,
+        "nuisances": None,
+        "constraints": None,
         "name": None,
         "seed": 1,
         "estimator": None,
@@ -499,6 +505,8 @@ def _run_settled(study: dict) -> dict:
             analytic=study["analytic"],
             name=study["name"],
             workspace_name=study["workspace_name"],
+            nuisances=study["nuisances"],
+            constraints=study["constraints"],
         )
     return run_problem(
         problem,
