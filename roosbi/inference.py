@@ -106,6 +106,26 @@ def create_nll(pdf, data, backend: str = "cpu"):
     return nll
 
 
+def minuit(nll, error_wall: bool = True):
+    """A ``RooMinimizer`` of ``nll`` with roosbi's settings: Minuit2, error level 0.5, strategy 1, tolerance 0.01.
+
+    Every minimisation in roosbi (fits, profiles, toys) goes through it, so that they agree.
+    """
+    ROOT = import_root()
+    minimizer = ROOT.RooMinimizer(nll)
+    minimizer.setMinimizerType("Minuit2")
+    minimizer.setErrorLevel(0.5)
+    minimizer.setStrategy(1)
+    # Minuit's default tolerance stops at EDM ~ 1e-3, which can leave the value ~0.02 sigma from
+    # the minimum; 100x tighter costs a few more calls and makes fits of different NLLs comparable.
+    minimizer.setEps(0.01)
+    minimizer.setPrintLevel(-1)
+    minimizer.setPrintEvalErrors(-1)  # callers count RooFit's evaluation errors and log them
+    minimizer.setEvalErrorWall(error_wall)
+    minimizer.setVerbose(False)
+    return minimizer
+
+
 def fit_nll(
     nll,
     parameters,
@@ -147,17 +167,7 @@ def fit_nll(
     for par in parameters:
         par.setVal(start[par.GetName()])
         par.setError(0.1 * (par.getMax() - par.getMin()))
-    minimizer = ROOT.RooMinimizer(nll)
-    minimizer.setMinimizerType("Minuit2")
-    minimizer.setErrorLevel(0.5)
-    minimizer.setStrategy(1)
-    # Minuit's default tolerance stops at EDM ~ 1e-3, which can leave the value ~0.02 sigma from
-    # the minimum; 100x tighter costs a few more calls and makes fits of different NLLs comparable.
-    minimizer.setEps(0.01)
-    minimizer.setPrintLevel(-1)
-    minimizer.setPrintEvalErrors(-1)  # callers count RooFit's evaluation errors and log them
-    minimizer.setEvalErrorWall(error_wall)
-    minimizer.setVerbose(False)
+    minimizer = minuit(nll, error_wall)
     t0 = time.perf_counter()
     status = minimizer.migrad()
     hesse_status = minimizer.hesse()

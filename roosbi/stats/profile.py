@@ -30,7 +30,7 @@ import numpy as np
 from ..checks import require_object
 from ..data.problems import Problem
 from ..exceptions import InputError
-from ..inference import FitResult, fit_nll
+from ..inference import FitResult, fit_nll, minuit
 from ..interrupts import checkpoint
 from ..library import import_root
 
@@ -139,20 +139,10 @@ def _fixed(parameters: Mapping):
 
 def _migrad(nll, floating: Sequence, start: Mapping[str, float], error_wall: bool = True) -> tuple[float, int]:
     """MIGRAD alone (the settings of :func:`~roosbi.inference.fit_nll`) from ``start``; the minimum and the status."""
-    ROOT = import_root()
     for par in floating:
         par.setVal(start[par.GetName()])
         par.setError(0.1 * (par.getMax() - par.getMin()))
-    minimizer = ROOT.RooMinimizer(nll)
-    minimizer.setMinimizerType("Minuit2")
-    minimizer.setErrorLevel(0.5)
-    minimizer.setStrategy(1)
-    minimizer.setEps(0.01)
-    minimizer.setPrintLevel(-1)
-    minimizer.setPrintEvalErrors(-1)
-    minimizer.setEvalErrorWall(error_wall)
-    minimizer.setVerbose(False)
-    status = minimizer.migrad()
+    status = minuit(nll, error_wall).migrad()
     return float(nll.getVal()), int(status)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exceptions import InputError
-from ..inference import create_nll, fit_nll
+from ..inference import create_nll, fit_nll, minuit
 from ..interrupts import checkpoint
 from ..library import import_root
 from ..workspace import DATA_MARK, NLL_ATTRIBUTE, PARAMETERS_MARK, open_workspace
@@ -299,21 +299,13 @@ def _profile_delta_nll(nll, params, par, point: Mapping[str, float], nll_min: fl
     settings of :func:`roosbi.inference.fit_nll`) with ``par`` fixed. The parameters are left at
     the fit's minimum.
     """
-    ROOT = import_root()
     best = {p.GetName(): (p.getVal(), p.getError()) for p in params}
     try:
         par.setVal(point[par.GetName()])
         if len(params) == 1:
             return float(nll.getVal() - nll_min)
         par.setConstant(True)
-        minimizer = ROOT.RooMinimizer(nll)
-        minimizer.setMinimizerType("Minuit2")
-        minimizer.setErrorLevel(0.5)
-        minimizer.setStrategy(1)
-        minimizer.setEps(0.01)
-        minimizer.setPrintLevel(-1)
-        minimizer.setPrintEvalErrors(-1)
-        minimizer.migrad()
+        minuit(nll).migrad()
         return float(nll.getVal() - nll_min)
     finally:
         par.setConstant(False)
