@@ -56,6 +56,7 @@ class SummarySettings:
     neos_steps: int = 150
     neos_learning_rate: float = 0.01
     neos_batch_size: int | None = 5000
+    neos_restarts: int = 3  # trainings from different initial weights; the best on the training events is kept
     bandwidth: float = 0.5
     bce_steps: int = 200
     bce_learning_rate: float = 0.01
@@ -63,7 +64,7 @@ class SummarySettings:
 
     def check(self) -> SummarySettings:
         """InputError on a setting out of range; self."""
-        for key in ("n_events", "bins", "neos_steps", "bce_steps"):
+        for key in ("n_events", "bins", "neos_steps", "neos_restarts", "bce_steps"):
             if int(getattr(self, key)) < 1:
                 raise InputError(f"summary setting {key} must be >= 1, not {getattr(self, key)}")
         for key in ("neos_learning_rate", "bce_learning_rate", "bandwidth"):
@@ -185,20 +186,26 @@ def compare_summaries(
     for key, processes in (("summaries", on), ("summaries_stat_only", off)):
         out[key]["bce"] = binned_expected(bce.binned_model(templates[key]))
         t1 = time.perf_counter()
-        neos[key] = train_summary(
-            processes,
-            objective="cls",
-            bins=settings.bins,
-            bandwidth=settings.bandwidth,
-            hidden=settings.hidden,
-            steps=settings.neos_steps,
-            learning_rate=settings.neos_learning_rate,
-            batch_size=settings.neos_batch_size,
-            seed=int(seeds[2]),
-            device="cpu",
-            progress=False,
-            objective_options={"mu_test": out[key]["bce"]["cls_limit"]},
-        )
+        # Several trainings from their own initial weights; the one whose hard-binned limit on
+        # the training events is lowest is kept (a short neos training sometimes stalls).
+        trained = [
+            train_summary(
+                processes,
+                objective="cls",
+                bins=settings.bins,
+                bandwidth=settings.bandwidth,
+                hidden=settings.hidden,
+                steps=settings.neos_steps,
+                learning_rate=settings.neos_learning_rate,
+                batch_size=settings.neos_batch_size,
+                seed=int(seeds[2]) + restart,
+                device="cpu",
+                progress=False,
+                objective_options={"mu_test": out[key]["bce"]["cls_limit"]},
+            )
+            for restart in range(settings.neos_restarts)
+        ]
+        neos[key] = min(trained, key=lambda r: binned_expected(r.binned_model(processes))["cls_limit"])
         timings[f"neos_{key}_s"] = time.perf_counter() - t1
         out[key]["neos"] = binned_expected(neos[key].binned_model(templates[key]))
     t1 = time.perf_counter()
