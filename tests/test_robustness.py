@@ -244,7 +244,7 @@ def test_fit_at_a_limit_is_flagged(problem):
     fit = fit_nll(create_nll(ws.pdf(problem.target_pdf), problem.data()), [ws.var("mu")], {"mu": 1.0})
     assert fit.at_limit == ["mu"] and fit.flags == ["mu at a limit of its range"]
     training = {"estimator": "torch", "n_train": 2, "epochs": 1, "time_s": 0.0, "device": "cpu"}
-    results = results_dict("p", 1, {"roosbi": "0", "root": "0"}, {}, {"analytic": fit}, training, {})
+    results = results_dict("p", 1, {}, {"analytic": fit}, training, {}, versions={"roosbi": "0", "root": "0"})
     assert results["fits"]["analytic"]["at_limit"] == ["mu"]
     assert "mu at a limit of its range" in markdown_report(results, {"analytic": fit}, {}, [])
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..checks import check_training_memory
 from ..data.problems import Problem, make_problem
 from ..data.simulate import simulate
@@ -347,7 +346,6 @@ def pipeline(
     results = results_dict(
         problem=prob.name,
         seed=seed,
-        versions={"roosbi": __version__, "root": str(ROOT.gROOT.GetVersion())},
         truth=prob.truth,
         fits=fits,
         training=training_summary(estimator, sample, learned),

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..data.problems import Problem
 from ..data.simulate import simulate
 from ..exceptions import InputError
@@ -130,7 +129,6 @@ def syst_pipeline(prob: Problem, *, out: Path, stage: Path, settings: dict, t_st
     """
     from .run import save_workspace, stage_seeds, with_data_origin  # run.py dispatches here
 
-    ROOT = import_root()
     seed = settings["seed"]
     _, seed_sample, seed_net, seed_templates = stage_seeds(seed)
     components = component_problems(prob)
@@ -200,7 +198,6 @@ def syst_pipeline(prob: Problem, *, out: Path, stage: Path, settings: dict, t_st
     results = results_dict(
         problem=prob.name,
         seed=seed,
-        versions={"roosbi": __version__, "root": str(ROOT.gROOT.GetVersion())},
         truth=prob.truth,
         fits=fits,
         training=_training_summary(settings["estimator"], components, samples),

@@ -13,13 +13,14 @@ from ..onnx import write_atomic
 def results_dict(
     problem: str,
     seed: int,
-    versions: dict[str, str],
     truth: dict[str, float],
     fits: dict[str, FitResult],
     training: dict,
     timings: dict[str, float],
+    versions: dict[str, str] | None = None,
 ) -> dict:
-    """The results in the layout of docs/architecture.md."""
+    """The results in the layout of docs/architecture.md (``versions``: roosbi's and ROOT's, read here by default)."""
+    versions = versions or software_versions()
     return {
         "problem": problem,
         "seed": seed,
@@ -30,6 +31,14 @@ def results_dict(
         "training": training,
         "timings": timings,
     }
+
+
+def software_versions() -> dict[str, str]:
+    """``{"roosbi": ..., "root": ...}``: the versions results.json records."""
+    from .. import __version__
+    from ..library import import_root
+
+    return {"roosbi": __version__, "root": str(import_root().gROOT.GetVersion())}
 
 
 def fit_record(fit: FitResult) -> dict:

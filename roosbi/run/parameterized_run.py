@@ -122,7 +122,6 @@ def run_parameterized(
 
 def _pipeline(samples, out, stage, seed, estimator, device, n_train, estimator_settings, n_bins, morph_setting,
               bootstrap, progress, plots, extra_notes) -> dict:  # fmt: skip
-    from .. import __version__
     from ..demo.diagnostics import normalization_notes
     from ..demo.methods import learn, training_summary
     from ..demo.run import _fit_all, add_member_fits, save_workspace, stage_seeds
@@ -180,7 +179,6 @@ def _pipeline(samples, out, stage, seed, estimator, device, n_train, estimator_s
     results = results_dict(
         problem=prob.name,
         seed=seed,
-        versions={"roosbi": __version__, "root": str(ROOT.gROOT.GetVersion())},
         truth=prob.truth,
         fits=fits,
         training=training_summary(estimator, sample, [learned]),

@@ -144,7 +144,6 @@ def run_staged(out: Path, body: Callable[[Path], dict]) -> dict:
 
 def _pipeline(samples, out, stage, seed, estimator, device, n_train, estimator_settings, n_bins, calibration,
               progress, plots, extra_notes) -> dict:  # fmt: skip
-    from .. import __version__
     from ..demo.methods import learn, training_summary
     from ..demo.pdfs import calibrate_mixture
     from ..demo.run import _fit_all, save_workspace, stage_seeds
@@ -235,7 +234,6 @@ def _pipeline(samples, out, stage, seed, estimator, device, n_train, estimator_s
     results = results_dict(
         problem=prob.name,
         seed=seed,
-        versions={"roosbi": __version__, "root": str(ROOT.gROOT.GetVersion())},
         truth=prob.truth,
         fits=fits,
         training=training_summary(estimator, sample, [learned]),
