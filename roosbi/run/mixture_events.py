@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import InputError
-from ..stats.pools import store_pools
+from ..stats.pools import draw_rows, store_pools
 from .sources import EventSource, parse_source, read_events
 
 log = logging.getLogger(__name__)
@@ -358,8 +358,7 @@ def _draw(pool: Events, k: int, rng, role: str) -> tuple[np.ndarray, str]:
     if k == 0:
         return np.empty(0, dtype=int), "none"
     if not pool.weighted and pool.w[0] > 0 and k <= len(pool):
-        return rng.choice(len(pool), k, replace=False), "without replacement"
-    positive = np.clip(pool.w, 0.0, None)
+        return draw_rows(pool.w, k, rng, weighted=False), "without replacement"
     negative = pool.w < 0
     if negative.any():
         log.warning(
@@ -372,7 +371,7 @@ def _draw(pool: Events, k: int, rng, role: str) -> tuple[np.ndarray, str]:
         )
     if k > len(pool) and not pool.weighted:
         log.warning("%s pseudo-data: %d events drawn from %d held out, so some repeat", role, k, len(pool))
-    return rng.choice(len(pool), k, replace=True, p=positive / positive.sum()), "with replacement, by weight"
+    return draw_rows(pool.w, k, rng, weighted=True), "with replacement, by weight"
 
 
 def _source_record(source: EventSource) -> dict:

@@ -34,6 +34,7 @@ from ..library import LIBRARY_FILES, load_library
 from ..output_dir import check_output_dir, publish, staging
 from ..report.results import fit_record, write_json
 from ..workspace import DATA_MARK, NLL_ATTRIBUTE, PARAMETERS_MARK, open_workspace
+from .problem import _pdf
 from .sources import SUFFIXES, parse_source, read_events
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def refit(
             pdfs = _import_fits(ws, src, chosen, observables + parameters, workspace)
             marked_data = _marked_data(ws)
     if analytic is not None:
-        pdfs = {"analytic": _pdf(ws, analytic).GetName(), **pdfs}
+        pdfs = {"analytic": _pdf(ws, analytic, "analytic pdf").GetName(), **pdfs}
     dataset, data_record = _data(ws, data, marked_data, observables, weight, selection)
     par_vars = _parameters(ws, parameters)
     fitted, _ = fit_pdfs(ws, pdfs, dataset, par_vars, minos=minos)
@@ -238,7 +239,7 @@ def _model_setup(model: Path, workspace, workspace_name, reference):
             f"its variables: {_names(ws.allVars())}"
         )
     ratio = learned_ratio(str(model), workspace=ws, name=f"learned_ratio_{IMPORT_SUFFIX}")
-    ref_pdf = None if reference is None else _pdf(ws, reference)
+    ref_pdf = None if reference is None else _pdf(ws, reference, "reference pdf")
     normalize = ref_pdf is not None or bool(meta.get("reference_uniform"))
     if not normalize:
         log.info("'%s' has a non-uniform reference and no --reference is given: fitting -sum log r", model)
@@ -285,13 +286,6 @@ def _parameters(ws, names: list[str]) -> list:
     for p in params:
         p.setConstant(False)
     return params
-
-
-def _pdf(ws, name: str):
-    pdf = ws.pdf(name)
-    if not pdf:
-        raise InputError(f"no pdf named '{name}' in workspace '{ws.GetName()}'; its pdfs: {_names(ws.allPdfs())}")
-    return pdf
 
 
 def _names(collection) -> str:

@@ -71,7 +71,7 @@ class Pools:
             )
         self.poi, self.n_signal, self.n_background = str(ws.genobj(POOL_MARK).GetTitle()).split(";")
         self.ws = ws
-        self.arrays = {}
+        self.arrays, self.weighted = {}, {}
         for role, name in POOL_DATA.items():
             data = ws.data(name)
             # Column names come back as bytes from some ROOT versions.
@@ -81,6 +81,8 @@ class Pools:
             weight = data.weightVar()
             w = np.asarray(columns[weight.GetName()], dtype=float) if weight else np.ones(len(x))
             self.arrays[role] = (names, x, w)
+            # As the pseudo-data's Events.weighted: one positive weight for all is "unweighted".
+            self.weighted[role] = not (np.all(w == w[0]) and w[0] > 0)
             if not (w > 0).any():
                 raise InputError(f"the held-out {role} events in '{ws.GetName()}' have no positive weight to draw from")
 
@@ -98,18 +100,22 @@ class Pools:
         for role, expected in self.expected(point[self.poi]).items():
             names, x, w = self.arrays[role]
             k = int(rng.poisson(expected)) if expected > 0 else 0
-            blocks.append(x[_draw(w, k, rng)])
+            blocks.append(x[draw_rows(w, k, rng, weighted=self.weighted[role])])
         x = np.vstack(blocks)
         columns = {name: np.ascontiguousarray(x[:, i]) for i, name in enumerate(names)}
         variables = [observables.find(name) for name in names]
         return ROOT.RooDataSet.from_numpy(columns, variables, name="toy")
 
 
-def _draw(w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Rows of ``k`` events: without replacement if unweighted and enough, else by positive weight."""
+def draw_rows(w: np.ndarray, k: int, rng: np.random.Generator, weighted: bool) -> np.ndarray:
+    """Rows of ``k`` events of a pool with weights ``w``, as pseudo-data and toys are drawn.
+
+    Without replacement from an unweighted pool that holds enough events, else with replacement
+    with probability proportional to the positive weights.
+    """
     if k == 0:
         return np.empty(0, dtype=int)
-    if np.all(w == w[0]) and w[0] > 0 and k <= len(w):
+    if not weighted and k <= len(w):
         return rng.choice(len(w), k, replace=False)
     positive = np.clip(w, 0.0, None)
     return rng.choice(len(w), k, replace=True, p=positive / positive.sum())
