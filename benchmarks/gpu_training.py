@@ -30,27 +30,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
-import types
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from scipy import integrate, optimize, special
+from torch_only import without_root
 
 LO, HI, SIGMA, MU_RANGE, MU_TRUE, N_OBSERVED = -5.0, 15.0, 1.5, (0.0, 4.0), 2.5, 1000
 
 
 def _import_estimators():
     """TorchRatioEstimator and TrainingSample, without ROOT when it is absent."""
-    try:
-        import ROOT  # noqa: F401
-    except ImportError:
-        package = types.ModuleType("roosbi")  # roosbi/__init__ loads libRooSBI: skip it
-        package.__path__ = [str(Path(__file__).resolve().parents[1] / "roosbi")]
-        package.__version__ = "benchmark"
-        sys.modules["roosbi"] = package
+    without_root()
     from roosbi.data.sample import TrainingSample
     from roosbi.estimators.torch_mlp import TorchRatioEstimator
 

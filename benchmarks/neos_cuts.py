@@ -24,8 +24,13 @@ import time
 import numpy as np
 import torch
 from scipy import stats
+from torch_only import without_root
 
-from roosbi.diffana import BinnedModel, Process, Sample, asimov_significance, optimize_cuts, scan_cuts
+without_root()  # the lent GPU machine has no ROOT: ``--device cuda`` runs there
+from roosbi.diffana.binned import BinnedModel, Sample  # noqa: E402
+from roosbi.diffana.cuts import optimize_cuts, scan_cuts  # noqa: E402
+from roosbi.diffana.objectives import asimov_significance  # noqa: E402
+from roosbi.diffana.train import Process  # noqa: E402
 
 SIGNAL, BACKGROUND, KAPPA = 30.0, 300.0, (0.9, 1.1)
 

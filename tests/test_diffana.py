@@ -395,5 +395,8 @@ def test_neos_trains_on_cuda():
         pytest.skip("no CUDA GPU")
     result = train_summary(gaussian_processes(100), steps=3, device="cuda", progress=False)
     assert np.isfinite(result.history).all()
+    # the same float32 network on the same events: the devices differ by rounding only
+    on_cpu = train_summary(gaussian_processes(100), steps=3, device="cpu", progress=False)
+    assert result.history == pytest.approx(on_cpu.history, rel=1e-5)
     cuts = optimize_cuts(gaussian_processes(100), [0.0, 0.0], steps=3, device="cuda", progress=False)
     assert np.isfinite(cuts.cuts).all()
