@@ -28,6 +28,7 @@ from roosbi.diffana import (
     soft_cut,
     train_summary,
 )
+from roosbi.diffana.train import _batch, binned_model, prepare_processes
 from roosbi.exceptions import InputError
 
 F64 = torch.float64
@@ -208,6 +209,80 @@ def test_binned_model_refuses_bad_input():
         BinnedModel([Sample("s", [1.0, 2.0], signal=True)], edges=[0, 1])
 
 
+def staterror_model(sig=(5.0, 3.0, 1.0), bkg=(5.0, 20.0, 40.0), errors=(1.5, 2.0, 1.0), threshold=0.05):
+    return BinnedModel(
+        [
+            Sample("signal", torch.as_tensor(sig, dtype=F64), signal=True, staterror=[0.3, 0.5, 0.2]),
+            Sample("background", torch.as_tensor(bkg, dtype=F64), normsys={"norm": (0.9, 1.15)}, staterror=errors),
+        ],
+        staterror_threshold=threshold,
+    )
+
+
+def test_staterror_gammas_are_histfactorys():
+    model = staterror_model()
+    # sigma_b = sqrt(sum of squared errors) / sum of nominals; bin 2's 0.022 is below the 0.05 threshold
+    sigma = np.hypot([0.3, 0.5, 0.2], [1.5, 2.0, 1.0]) / np.array([10.0, 23.0, 41.0])
+    assert model.parameters == ["mu", "norm", "stat_bin_0", "stat_bin_1"]
+    np.testing.assert_allclose(model.stat_sigma.numpy(), sigma[:2], rtol=1e-14)
+    assert staterror_model(threshold=0.01).parameters[-1] == "stat_bin_2"
+    pars = t64([1.2, 0.3, 1.1, 0.95])
+    gamma = np.array([1.1, 0.95, 1.0])
+    norm = float(normsys_factor(t64(0.3), 0.9, 1.15))
+    expected = gamma * np.array([6.0, 3.6, 1.2]) + gamma * np.array([5.0, 20.0, 40.0]) * norm
+    np.testing.assert_allclose(model.expected(pars).numpy(), expected, rtol=1e-14)
+    # NLL differences: Poisson counts, a unit Gaussian for alpha, Gaussians of width sigma_b around 1 for the gammas
+    data = t64([12.0, 25.0, 37.0])
+
+    def exact(p):
+        p = p.numpy()
+        return (
+            -stats.poisson.logpmf(data.numpy(), model.expected(t64(p)).numpy()).sum()
+            - stats.norm.logpdf(p[1])
+            - stats.norm.logpdf(p[2:], 1.0, sigma[:2]).sum()
+        )
+
+    other = t64([0.8, -0.5, 0.9, 1.05])
+    assert float(model.nll(pars, data) - model.nll(other, data)) == pytest.approx(exact(pars) - exact(other), rel=1e-10)
+    torch.testing.assert_close(model.nominal_parameters(0.5), t64([0.5, 0.0, 1.0, 1.0]))
+    # gradients through the gammas' widths (a summary learns from them) and through the fit
+    errors = t64([1.5, 2.0, 1.0], grad=True)
+    assert torch.autograd.gradcheck(lambda e: staterror_model(errors=e).nll(pars, data), (errors,))
+    assert torch.autograd.gradcheck(lambda e: fit(staterror_model(errors=e), data).pars, (errors,))
+
+
+def test_staterror_lowers_the_significance_of_the_same_templates():
+    with torch.no_grad():
+        exact = get_objective("asimov_significance").value(two_bin_model())
+        uncertain = get_objective("asimov_significance").value(
+            BinnedModel(
+                [
+                    Sample("signal", [5.0, 3.0, 1.0], signal=True),
+                    Sample(
+                        "background",
+                        t64([5.0, 20.0, 40.0]),
+                        normsys={"norm": (0.9, 1.15)},
+                        histosys={"shape": (t64([5.5, 20.0, 36.0]), t64([4.25, 20.0, 44.8]))},
+                        staterror=[2.0, 4.0, 6.0],
+                    ),
+                ]
+            )
+        )
+    assert float(uncertain) < float(exact) - 0.05
+
+
+def test_staterror_refuses_bad_input():
+    with pytest.raises(InputError, match="different binning"):
+        BinnedModel([Sample("s", [1.0, 2.0], signal=True, staterror=[0.1])])
+    with pytest.raises(InputError, match="negative"):
+        BinnedModel([Sample("s", [1.0, 2.0], signal=True, staterror=[0.1, -0.2])])
+    with pytest.raises(InputError, match="NaN"):
+        BinnedModel([Sample("s", [1.0, 2.0], signal=True, staterror=[0.1, np.nan])])
+    for threshold in (0.0, -0.1, np.inf):
+        with pytest.raises(InputError, match="staterror_threshold"):
+            BinnedModel([Sample("s", [1.0], signal=True)], staterror_threshold=threshold)
+
+
 # ---------------------------------------------------------------- the profile fit
 
 
@@ -362,6 +437,44 @@ def test_cut_model_with_a_cold_sigmoid_is_the_hard_cut():
         for key in h.histosys:
             torch.testing.assert_close(s.histosys[key], h.histosys[key])
     assert 1.0 < float(hard.samples[0].nominal) < 15.0
+
+
+def test_staterror_of_processes_is_the_square_root_of_the_sum_of_squared_weights():
+    rng = np.random.default_rng(3)
+    sig, bkg = rng.normal(1.0, 1.0, 400), rng.normal(-1.0, 1.0, 600)
+    w_sig, w_bkg = rng.uniform(0.01, 0.1, 400), 0.2
+    processes = [
+        Process("signal", sig, w_sig, signal=True, staterror=True),
+        Process("background", bkg, w_bkg, normsys={"n": (0.9, 1.1)}, staterror=True),
+    ]
+    model = cut_model(processes, [0.5])  # one bin: the events above the cut
+    np.testing.assert_allclose(float(model.samples[0].staterror[0]), np.sqrt((w_sig[sig > 0.5] ** 2).sum()), rtol=1e-12)
+    np.testing.assert_allclose(float(model.samples[1].staterror[0]), np.sqrt((bkg > 0.5).sum()) * w_bkg, rtol=1e-12)
+    # a batch of a third of the events, its weights scaled up: with one weight per event sum w^2 is exact
+    prepared = prepare_processes(processes)
+    generator = torch.Generator().manual_seed(0)
+    batched = binned_model(prepared, lambda x, w: w.sum().reshape(1), draw=lambda x, w: _batch(x, w, 200, generator))
+    assert float(batched.samples[1].staterror[0]) == pytest.approx(np.sqrt(600) * w_bkg, rel=1e-12)
+    # a summary's hard histograms against numpy's
+    result = train_summary(processes, bins=3, steps=2, device="cpu", progress=False)
+    model = result.binned_model(processes)
+    s = result.summary(sig[:, None])
+    np.testing.assert_allclose(
+        model.samples[0].staterror.numpy(),
+        np.sqrt(np.histogram(s, result.edges, weights=w_sig**2)[0]),
+        rtol=1e-10,
+        atol=1e-100,  # an empty bin's 0 is floored at 1e-150 (sqrt has no gradient at 0)
+    )
+
+
+def test_neos_with_staterror_trains_and_ends_with_gammas():
+    processes = gaussian_processes(150)
+    processes[1].staterror = True  # 300 background events weighing 0.5 each: a few per bin at the edges
+    result = train_summary(processes, bins=4, steps=15, learning_rate=0.02, seed=2, device="cpu", progress=False)
+    assert result.history[-1] > result.history[0] + 0.1
+    model = result.binned_model(processes)
+    assert any(name.startswith("stat_bin_") for name in model.parameters)
+    assert model.samples[0].staterror is None
 
 
 def stratified_normal(rng, n, mean):

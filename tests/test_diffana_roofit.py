@@ -22,17 +22,25 @@ from roosbi.exceptions import InputError
 F64 = torch.float64
 
 
-def model_with_systematics(normsys_code=4, histosys_code=4):
+def model_with_systematics(normsys_code=4, histosys_code=4, staterror=False):
+    """With ``staterror`` both samples carry MC uncertainties: gammas in bins 0 and 1 (bin 2's 2 % is below 5 %)."""
     sig = np.array([5.0, 3.0, 1.0])
     bkg = np.array([5.0, 20.0, 40.0])
     return BinnedModel(
         [
-            Sample("signal", sig, signal=True, normsys={"sig_eff": (0.97, 1.02)}),
+            Sample(
+                "signal",
+                sig,
+                signal=True,
+                normsys={"sig_eff": (0.97, 1.02)},
+                staterror=[0.3, 0.5, 0.2] if staterror else None,
+            ),
             Sample(
                 "background",
                 bkg,
                 normsys={"bkg_norm": (0.9, 1.15)},
                 histosys={"bkg_shape": (bkg * [1.1, 1.0, 0.9], bkg * [0.85, 1.0, 1.12])},
+                staterror=[1.5, 2.0, 1.0] if staterror else None,
             ),
         ],
         normsys_code=normsys_code,
@@ -63,8 +71,27 @@ def test_workspace_has_the_expected_counts_of_the_torch_model(normsys_code, hist
         np.testing.assert_allclose(roofit_expected(ws), expected, rtol=1e-12)
 
 
-def test_profile_fit_matches_minuit():
-    model = model_with_systematics()
+def test_staterror_workspace_has_the_expected_counts_of_the_torch_model():
+    model = model_with_systematics(staterror=True)
+    ws = histfactory_workspace(model)
+    floating = [p.GetName() for p in ws.genobj("ModelConfig").GetNuisanceParameters() if not p.isConstant()]
+    assert sorted(floating) == [
+        "alpha_bkg_norm",
+        "alpha_bkg_shape",
+        "alpha_sig_eff",
+        "gamma_stat_channel_bin_0",
+        "gamma_stat_channel_bin_1",
+    ]
+    assert roofit_parameter_name(model, "stat_bin_1") == "gamma_stat_channel_bin_1"
+    for values in ([1.0, 0.0, 0.0, 0.0, 1.0, 1.0], [1.3, 0.4, -0.7, 1.5, 1.12, 0.93]):
+        set_parameters(ws, model, values)
+        expected = model.expected(torch.tensor(values, dtype=F64)).numpy()
+        np.testing.assert_allclose(roofit_expected(ws), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("staterror", [False, True])
+def test_profile_fit_matches_minuit(staterror):
+    model = model_with_systematics(staterror=staterror)
     data = np.array([14.0, 21.0, 38.0])
     ws = histfactory_workspace(model, data)
     for fixed in ({}, {"mu": 0.0}, {"mu": 2.5}):
@@ -113,12 +140,20 @@ def test_implicit_gradient_of_q0_matches_minuit_finite_differences():
         assert float(gradient[i]) == pytest.approx(finite, rel=2e-3, abs=1e-4)
 
 
-def test_trained_summary_ends_in_a_workspace_with_the_same_significance():
+@pytest.mark.parametrize("staterror", [False, True])
+def test_trained_summary_ends_in_a_workspace_with_the_same_significance(staterror):
     rng = np.random.default_rng(4)
     sig, bkg = rng.normal(1.0, 1.0, (200, 2)), rng.normal(-1.0, 1.0, (400, 2))
     processes = [
         Process("signal", sig, 0.1, signal=True),
-        Process("background", bkg, 0.25, normsys={"norm": (0.9, 1.1)}, histosys={"shift": (bkg - 0.3, bkg + 0.3)}),
+        Process(
+            "background",
+            bkg,
+            0.25,
+            normsys={"norm": (0.9, 1.1)},
+            histosys={"shift": (bkg - 0.3, bkg + 0.3)},
+            staterror=staterror,
+        ),
     ]
     result = train_summary(processes, bins=3, steps=5, learning_rate=0.02, device="cpu", progress=False)
     model = result.binned_model(processes)

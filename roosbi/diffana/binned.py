@@ -11,15 +11,23 @@ Each :class:`Sample` has a nominal template (expected counts per bin) and may ca
   bin by :func:`histosys_shape` (code 0: piecewise linear; code 4: 6th-order polynomial inside,
   linear outside, pyhf's code 4p and ROOT's ``PiecewiseInterpolation`` code 4).
 
-Every nuisance parameter alpha has a unit Gaussian constraint around 0. A name used by several
-samples (or as both a normsys and a histosys) is one parameter, as in HistFactory. The expected
-counts are ``nu_b = sum_s mu^[s is signal] * prod_k f_k(alpha_k) * max(0, h_sb(alpha))`` and the
-negative log-likelihood of counts ``n_b`` is, up to constants,
-``sum_b (nu_b - n_b log nu_b) + sum_j alpha_j^2 / 2``.
+* the Monte Carlo statistical uncertainty of its template (*staterror*, HistFactory's
+  ``ActivateStatError``): the absolute uncertainty ``delta_sb`` per bin (``sqrt(sum w^2)``).
 
-The parameter vector is ``[mu, alpha_1, alpha_2, ...]`` (:attr:`BinnedModel.parameters`), in
-float64. Templates may be tensors that carry gradients (histograms of a network's output); the
-model is rebuilt from them at every training step, and is cheap to build.
+Every nuisance parameter alpha has a unit Gaussian constraint around 0. A name used by several
+samples (or as both a normsys and a histosys) is one parameter, as in HistFactory. Staterror adds,
+as HistFactory does, one factor gamma_b per bin shared by the samples that carry it, with a
+Gaussian constraint around 1 of width ``sigma_b = sqrt(sum_s delta_sb^2) / sum_s nu_sb`` (those
+samples' nominal counts); a bin whose ``sigma_b`` is below ``staterror_threshold`` (HistFactory's
+``RelErrorThreshold``, 0.05) gets no gamma. The expected counts are
+``nu_b = sum_s gamma_b^[s has staterror] mu^[s is signal] prod_k f_k(alpha_k) max(0, h_sb(alpha))``
+and the negative log-likelihood of counts ``n_b`` is, up to constants,
+``sum_b (nu_b - n_b log nu_b) + sum_j alpha_j^2 / 2 + sum_b (gamma_b - 1)^2 / (2 sigma_b^2)``.
+
+The parameter vector is ``[mu, alpha_1, alpha_2, ..., gamma_b1, gamma_b2, ...]``
+(:attr:`BinnedModel.parameters`; the gammas are named ``stat_bin_<b>``), in float64. Templates may
+be tensors that carry gradients (histograms of a network's output); the model is rebuilt from them
+at every training step, and is cheap to build.
 """
 
 from __future__ import annotations
@@ -129,6 +137,9 @@ class Sample:
         Nuisance name -> ``(kappa_down, kappa_up)``, factors at alpha = -1 and +1.
     histosys : dict
         Nuisance name -> ``(down, up)``, templates at alpha = -1 and +1 (shape (n_bins,)).
+    staterror : array-like or torch.Tensor, optional
+        Absolute Monte Carlo statistical uncertainty of ``nominal`` per bin (``sqrt(sum w^2)``),
+        shape (n_bins,); None (default): the template is taken as exact.
     """
 
     name: str
@@ -136,6 +147,7 @@ class Sample:
     signal: bool = False
     normsys: dict = field(default_factory=dict)
     histosys: dict = field(default_factory=dict)
+    staterror: object = None
 
 
 class BinnedModel:
@@ -153,15 +165,36 @@ class BinnedModel:
         a Newton fit needs).
     edges : array-like, optional
         Bin edges (n_bins + 1 values); only recorded and checked, for :mod:`.roofit_model`.
+    staterror_threshold : float
+        Bins whose relative Monte Carlo uncertainty ``sigma_b`` is below this get no gamma
+        (HistFactory's ``RelErrorThreshold``; > 0).
 
     Raises
     ------
     InputError
         Templates of different binning, NaN/Inf or negative counts, kappa <= 0, duplicate names,
-        no signal sample, an unknown interpolation code.
+        no signal sample, an unknown interpolation code, a staterror threshold <= 0.
+
+    Examples
+    --------
+    >>> model = BinnedModel(
+    ...     [Sample("s", [5.0, 3.0], signal=True), Sample("b", [10.0, 2.0], staterror=[1.0, 0.8])]
+    ... )
+    >>> model.parameters  # bin 0: sigma 0.1, bin 1: sigma 0.4 (the signal has no staterror)
+    ['mu', 'stat_bin_0', 'stat_bin_1']
+    >>> model.asimov(1.0).tolist()
+    [15.0, 5.0]
     """
 
-    def __init__(self, samples, poi: str = "mu", normsys_code: int = 4, histosys_code: int = 4, edges=None):
+    def __init__(
+        self,
+        samples,
+        poi: str = "mu",
+        normsys_code: int = 4,
+        histosys_code: int = 4,
+        edges=None,
+        staterror_threshold: float = 0.05,
+    ):
         if normsys_code not in NORMSYS_CODES:
             raise InputError(f"normsys_code must be one of {NORMSYS_CODES}, not {normsys_code!r}")
         if histosys_code not in HISTOSYS_CODES:
@@ -191,14 +224,19 @@ class BinnedModel:
                 down, up = _pair(pair, f"sample {s.name!r} histosys {key!r}")
                 where = f"sample {s.name!r} histosys {key!r}"
                 histosys[str(key)] = (_template(down, f"{where} down", first), _template(up, f"{where} up", first))
+            staterror = None if s.staterror is None else _template(s.staterror, f"sample {s.name!r} staterror", first)
             for key in (*normsys, *histosys):
                 if key == self.poi:
                     raise InputError(f"nuisance parameter {key!r} has the name of the parameter of interest")
                 if key not in nuisances:
                     nuisances.append(key)
-            self.samples.append(Sample(s.name, nominal, bool(s.signal), normsys, histosys))
+            self.samples.append(Sample(s.name, nominal, bool(s.signal), normsys, histosys, staterror))
         self.nuisances = nuisances
         self.n_bins = first.numel()
+        self.staterror_threshold = float(staterror_threshold)
+        if not (math.isfinite(self.staterror_threshold) and self.staterror_threshold > 0):
+            raise InputError(f"staterror_threshold must be > 0 (HistFactory's is 0.05), not {staterror_threshold}")
+        self.stat_bins, self.stat_sigma = self._stat_gammas()
         self.edges = None
         if edges is not None:
             self.edges = np.asarray(edges, dtype=np.float64)
@@ -208,10 +246,22 @@ class BinnedModel:
                     f"got {self.edges.tolist()}"
                 )
 
+    def _stat_gammas(self) -> tuple[list[int], torch.Tensor]:
+        """The bins that get a gamma, and their relative uncertainties sigma_b (differentiable)."""
+        with_errors = [s for s in self.samples if s.staterror is not None]
+        if not with_errors:
+            return [], torch.zeros(0, dtype=torch.float64, device=self.device)
+        total = sum(s.nominal for s in with_errors)
+        variance = sum(s.staterror**2 for s in with_errors)
+        sigma = torch.sqrt(variance) / torch.where(total > 0, total, torch.ones_like(total))
+        keep = ((total > 0) & (sigma >= self.staterror_threshold)).detach().cpu()
+        bins = [int(b) for b in torch.nonzero(keep).flatten()]
+        return bins, sigma[bins]
+
     @property
     def parameters(self) -> list[str]:
-        """Parameter names in the order of the parameter vector: the POI, then the nuisances."""
-        return [self.poi, *self.nuisances]
+        """Parameter names in the order of the parameter vector: the POI, the nuisances, the gammas."""
+        return [self.poi, *self.nuisances, *(f"stat_bin_{b}" for b in self.stat_bins)]
 
     def index(self, name: str) -> int:
         """Position of parameter ``name`` in the parameter vector."""
@@ -221,15 +271,17 @@ class BinnedModel:
             raise InputError(f"unknown parameter {name!r}; the model's parameters are {self.parameters}") from None
 
     def nominal_parameters(self, mu: float = 1.0) -> torch.Tensor:
-        """The parameter vector with the POI at ``mu`` and every nuisance at 0."""
+        """The parameter vector with the POI at ``mu``, every nuisance at 0 and every gamma at 1."""
         pars = torch.zeros(len(self.parameters), dtype=torch.float64, device=self.device)
         pars[0] = float(mu)
+        pars[1 + len(self.nuisances) :] = 1.0
         return pars
 
     def expected(self, pars) -> torch.Tensor:
         """Expected counts per bin at ``pars`` (shape (n_parameters,)), shape (n_bins,)."""
         pars = self._pars(pars)
         alpha = {name: pars[i + 1] for i, name in enumerate(self.nuisances)}
+        gamma = self._gamma(pars)
         total = torch.zeros(self.n_bins, dtype=torch.float64, device=self.device)
         for s in self.samples:
             shape = s.nominal
@@ -240,8 +292,18 @@ class BinnedModel:
             factor = pars[0] if s.signal else torch.ones((), dtype=torch.float64, device=self.device)
             for key, (kd, ku) in s.normsys.items():
                 factor = factor * normsys_factor(alpha[key], kd, ku, self.normsys_code)
+            if s.staterror is not None:
+                shape = shape * gamma
             total = total + factor * shape
         return total
+
+    def _gamma(self, pars: torch.Tensor) -> torch.Tensor:
+        """The staterror factor of every bin: gamma_b where a bin has one, else 1."""
+        gamma = torch.ones(self.n_bins, dtype=torch.float64, device=self.device)
+        if not self.stat_bins:
+            return gamma
+        index = torch.tensor(self.stat_bins, device=self.device)
+        return gamma.index_put((index,), pars[1 + len(self.nuisances) :])
 
     def asimov(self, mu: float = 1.0) -> torch.Tensor:
         """Asimov data: the expected counts with the POI at ``mu`` and the nuisances at 0."""
@@ -250,9 +312,9 @@ class BinnedModel:
     def nll(self, pars, data) -> torch.Tensor:
         """Negative log-likelihood of counts ``data`` at ``pars``, up to constants.
 
-        ``sum_b (nu_b - n_b log nu_b) + sum_j alpha_j^2 / 2``; differences of it are those of
-        RooFit's (HistFactory's) NLL of the same model. A bin with ``n_b > 0`` and ``nu_b <= 0``
-        gives NaN or +inf (the fit steps back from such points).
+        ``sum_b (nu_b - n_b log nu_b) + sum_j alpha_j^2 / 2 + sum_b (gamma_b - 1)^2 / (2 sigma_b^2)``;
+        differences of it are those of RooFit's (HistFactory's) NLL of the same model. A bin with
+        ``n_b > 0`` and ``nu_b <= 0`` gives NaN or +inf (the fit steps back from such points).
         """
         pars = self._pars(pars)
         nu = self.expected(pars)
@@ -260,11 +322,13 @@ class BinnedModel:
         if data.shape != nu.shape:
             raise InputError(f"data must have one count per bin ({self.n_bins}), got shape {tuple(data.shape)}")
         n_log_nu = torch.where(data > 0, data * torch.log(torch.where(data > 0, nu, torch.ones_like(nu))), 0.0)
-        return (nu - n_log_nu).sum() + 0.5 * (pars[1:] ** 2).sum()
+        n_alpha = 1 + len(self.nuisances)
+        constraints = 0.5 * (pars[1:n_alpha] ** 2).sum() + 0.5 * (((pars[n_alpha:] - 1) / self.stat_sigma) ** 2).sum()
+        return (nu - n_log_nu).sum() + constraints
 
     @property
     def requires_grad(self) -> bool:
-        """Whether any template or kappa carries gradients."""
+        """Whether any template, kappa or staterror carries gradients."""
         tensors = [
             t
             for s in self.samples
@@ -272,6 +336,7 @@ class BinnedModel:
                 s.nominal,
                 *(k for pair in s.normsys.values() for k in pair),
                 *(h for pair in s.histosys.values() for h in pair),
+                *([] if s.staterror is None else [s.staterror]),
             )
         ]
         return any(t.requires_grad for t in tensors)
@@ -287,9 +352,11 @@ class BinnedModel:
                 s.signal,
                 {k: (kd.detach(), ku.detach()) for k, (kd, ku) in s.normsys.items()},
                 {k: (d.detach(), u.detach()) for k, (d, u) in s.histosys.items()},
+                None if s.staterror is None else s.staterror.detach(),
             )
             for s in self.samples
         ]
+        out.stat_sigma = self.stat_sigma.detach()
         return out
 
     def numpy_samples(self) -> list[Sample]:
@@ -305,6 +372,7 @@ class BinnedModel:
                 s.signal,
                 {k: (float(kd), float(ku)) for k, (kd, ku) in s.normsys.items()},
                 {k: (arr(d), arr(u)) for k, (d, u) in s.histosys.items()},
+                None if s.staterror is None else arr(s.staterror),
             )
             for s in self.samples
         ]
@@ -318,7 +386,8 @@ class BinnedModel:
     def __repr__(self) -> str:
         return (
             f"BinnedModel({self.n_bins} bins, samples {[s.name for s in self.samples]}, "
-            f"parameters {self.parameters}, codes normsys {self.normsys_code} / histosys {self.histosys_code})"
+            f"parameters {self.parameters}, codes normsys {self.normsys_code} / histosys {self.histosys_code}"
+            + (f", {len(self.stat_bins)} staterror gammas)" if self.stat_bins else ")")
         )
 
 

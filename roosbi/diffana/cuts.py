@@ -71,6 +71,7 @@ def optimize_cuts(
     device: str = "auto",
     progress: bool = True,
     objective_options: dict | None = None,
+    staterror_threshold: float = 0.05,
 ) -> CutResult:
     """Optimise cut values on an analysis objective through sigmoid cuts (a cut-and-count model).
 
@@ -100,6 +101,8 @@ def optimize_cuts(
         A tqdm progress bar.
     objective_options : dict, optional
         Keyword arguments of the objective.
+    staterror_threshold : float
+        The binned model's threshold for staterror gammas (processes with ``staterror=True``).
     """
     goal = get_objective(objective)
     temperature = check_temperature(temperature)
@@ -117,7 +120,12 @@ def optimize_cuts(
     counter = _cut_counter(cuts, features, keep, temperature)
     history = []
     for _ in _steps(steps, progress, f"cuts ({goal.name})"):
-        model = binned_model(prepared, lambda x, w: counter(*_batch(x, w, batch_size, generator)))
+        model = binned_model(
+            prepared,
+            counter,
+            draw=lambda x, w: _batch(x, w, batch_size, generator),
+            staterror_threshold=staterror_threshold,
+        )
         value = goal.value(model, **options)
         optimizer.zero_grad()
         (-value if goal.maximize else value).backward()

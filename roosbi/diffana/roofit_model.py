@@ -7,7 +7,10 @@ a *NormFactor*, each normsys as an *OverallSys* and each histosys as a *HistoSys
 HistFactory's unit Gaussian constraints (global observables ``nom_alpha_<name>``). The
 interpolation codes of the workspace's ``FlexibleInterpVar`` and ``PiecewiseInterpolation``
 objects are set to the model's, so the RooFit model and the torch one are the same function of
-the parameters. A nuisance parameter ``name`` is ``alpha_<name>`` in RooFit
+the parameters. A sample with a staterror has it as the bin errors of its nominal histogram and
+``ActivateStatError``, with the channel's ``StatErrorConfig`` at the model's threshold and a
+Gaussian constraint: HistFactory's gammas are then the model's. A nuisance parameter ``name`` is
+``alpha_<name>`` in RooFit, the gamma ``stat_bin_<b>`` is ``gamma_stat_<channel>_bin_<b>``
 (:func:`roofit_parameter_name`); the POI keeps its name.
 
 :func:`minuit_fit` fits such a workspace with roosbi's Minuit code path
@@ -30,10 +33,14 @@ _ROOT_NORMSYS_CODE = {1: 1, 4: 4}
 _ROOT_HISTOSYS_CODE = {0: 0, 4: 4}
 
 
-def roofit_parameter_name(model: BinnedModel, name: str) -> str:
-    """The name of parameter ``name`` of ``model`` in the HistFactory workspace."""
-    model.index(name)  # InputError for an unknown name
-    return name if name == model.poi else f"alpha_{name}"
+def roofit_parameter_name(model: BinnedModel, name: str, channel: str = "channel") -> str:
+    """The name of parameter ``name`` of ``model`` in the HistFactory workspace of channel ``channel``."""
+    index = model.index(name)  # InputError for an unknown name
+    if name == model.poi:
+        return name
+    if index > len(model.nuisances):
+        return f"gamma_stat_{channel}_{name.removeprefix('stat_')}"
+    return f"alpha_{name}"
 
 
 def histfactory_workspace(
@@ -90,9 +97,12 @@ def histfactory_workspace(
     meas.AddConstantParam("Lumi")
     chan = HF.Channel(channel)
     chan.SetData(_th1(ROOT, f"{name}_data", counts, edges))
+    chan.SetStatErrorConfig(model.staterror_threshold, "Gaussian")
     for s in model.numpy_samples():
         sample = HF.Sample(s.name)
-        sample.SetHisto(_th1(ROOT, f"{name}_{s.name}_nominal", s.nominal, edges))
+        sample.SetHisto(_th1(ROOT, f"{name}_{s.name}_nominal", s.nominal, edges, s.staterror))
+        if s.staterror is not None:
+            sample.ActivateStatError()  # the nominal histogram's bin errors
         sample.SetNormalizeByTheory(False)
         if s.signal:
             sample.AddNormFactor(model.poi, 1.0, lo, hi)
@@ -168,10 +178,9 @@ def minuit_fit(workspace, data: str = "obsData", fixed: dict[str, float] | None 
         var.setConstant(True)
     try:
         floating = [p for p in [*mc.GetParametersOfInterest(), *mc.GetNuisanceParameters()] if not p.isConstant()]
-        start = {
-            p.GetName(): (1.0 if p.GetName() == mc.GetParametersOfInterest().first().GetName() else 0.0)
-            for p in floating
-        }
+        poi = mc.GetParametersOfInterest().first().GetName()
+        # HistFactory's nominal point: the POI and the staterror gammas at 1, the alphas at 0
+        start = {p.GetName(): float(p.GetName() == poi or p.GetName().startswith("gamma_")) for p in floating}
         nll = roofit_nll(workspace, data)
         return fit_nll(nll, floating, start, minos=False, check_points=0)
     finally:
@@ -203,11 +212,13 @@ def _model_config(workspace):
     return require
 
 
-def _th1(ROOT, name: str, counts, edges):
-    """A TH1D with ``counts``, owned by C++ (HistFactory keeps and deletes the histograms it is given)."""
+def _th1(ROOT, name: str, counts, edges, errors=None):
+    """A TH1D with ``counts`` (and bin ``errors``), owned by C++ (HistFactory keeps and deletes its histograms)."""
     hist = ROOT.TH1D(name, name, len(counts), np.asarray(edges, dtype=np.float64))
     hist.SetDirectory(ROOT.nullptr)
     for i, c in enumerate(counts, start=1):
         hist.SetBinContent(i, float(c))
+        if errors is not None:
+            hist.SetBinError(i, float(errors[i - 1]))
     ROOT.SetOwnership(hist, False)
     return hist

@@ -55,6 +55,10 @@ class Process:
         Nuisance name -> ``(down, up)``, each the events of the variation ``(m, d)`` (an array),
         or a tuple ``(events, weights)``. Events given alone take the process's weight when it is one number
         (or when the variation has the nominal's events count and per-event weights).
+    staterror : bool
+        Its histograms carry their Monte Carlo statistical uncertainty, ``sqrt(sum w^2)`` per bin
+        (the bKDE's is ``sqrt(sum_i w_i^2 p_ib)``), as a :class:`Sample` staterror: the binned model
+        gets HistFactory's per-bin gammas, and a summary learns to avoid bins with few simulated events.
     """
 
     name: str
@@ -63,6 +67,7 @@ class Process:
     signal: bool = False
     normsys: dict = field(default_factory=dict)
     histosys: dict = field(default_factory=dict)
+    staterror: bool = False
 
 
 @dataclass
@@ -75,6 +80,7 @@ class _Prepared:
     x: torch.Tensor
     w: torch.Tensor
     variations: dict  # name -> ((x, w), (x, w))
+    staterror: bool = False
 
 
 def prepare_processes(processes, device: str = "cpu") -> list[_Prepared]:
@@ -121,28 +127,49 @@ def prepare_processes(processes, device: str = "cpu") -> list[_Prepared]:
                 x.to(dev),
                 w.to(dev),
                 {k: tuple((vx.to(dev), vw.to(dev)) for vx, vw in v) for k, v in variations.items()},
+                bool(p.staterror),
             )
         )
     return out
 
 
-def binned_model(prepared: list[_Prepared], histogram, normsys_code: int = 4, histosys_code: int = 4, edges=None):
+def binned_model(
+    prepared: list[_Prepared],
+    histogram,
+    normsys_code: int = 4,
+    histosys_code: int = 4,
+    edges=None,
+    draw=None,
+    staterror_threshold: float = 0.05,
+):
     """A :class:`BinnedModel` from ``histogram(x, w)`` of each process and variation, plus :data:`FLOOR`.
 
-    The histograms are filled where the events are (a GPU, say) and the model of a few bins lives on the CPU:
-    its Newton fits take a host synchronisation per step, which on a GPU cost more than the events' whole pass
-    (measured on an H100, docs/diffana.md). Gradients flow back through the copy.
+    ``draw(x, w)``, if given, returns the events to fill and the factor that scales their weights up to the
+    whole sample's (:func:`_batch`). The histograms are filled where the events are (a GPU, say) and the model
+    of a few bins lives on the CPU: its Newton fits take a host synchronisation per step, which on a GPU cost
+    more than the events' whole pass (measured on an H100, docs/diffana.md). Gradients flow through the copy.
     """
 
-    def filled(x, w):
-        return histogram(x, w).cpu() + FLOOR
+    def fill(x, w, errors: bool = False):
+        x, w, scale = (x, w, 1.0) if draw is None else draw(x, w)
+        counts = histogram(x, w * scale).cpu() + FLOOR
+        if not errors:
+            return counts
+        # sum w^2 of the whole sample, estimated from the drawn events; clamped: sqrt has no gradient at 0
+        return counts, histogram(x, w * w * scale).cpu().clamp_min(1e-300).sqrt()
 
     samples = []
     for p in prepared:
-        nominal = filled(p.x, p.w)
-        histosys = {k: tuple(filled(vx, vw) for vx, vw in pair) for k, pair in p.variations.items()}
-        samples.append(Sample(p.name, nominal, p.signal, p.normsys, histosys))
-    return BinnedModel(samples, normsys_code=normsys_code, histosys_code=histosys_code, edges=edges)
+        nominal, staterror = fill(p.x, p.w, errors=True) if p.staterror else (fill(p.x, p.w), None)
+        histosys = {k: tuple(fill(vx, vw) for vx, vw in pair) for k, pair in p.variations.items()}
+        samples.append(Sample(p.name, nominal, p.signal, p.normsys, histosys, staterror))
+    return BinnedModel(
+        samples,
+        normsys_code=normsys_code,
+        histosys_code=histosys_code,
+        edges=edges,
+        staterror_threshold=staterror_threshold,
+    )
 
 
 class SummaryNetwork(torch.nn.Module):
@@ -176,6 +203,7 @@ class SummaryResult:
     history: list[float]
     normsys_code: int = 4
     histosys_code: int = 4
+    staterror_threshold: float = 0.05
 
     def summary(self, events) -> np.ndarray:
         """``s(x)`` of events ``(n, d)``, as numpy."""
@@ -194,7 +222,14 @@ class SummaryResult:
                     return bkde_histogram(s, self.edges, self.bandwidth, w)
                 return hard_histogram(s, self.edges, w)
 
-            return binned_model(prepared, histogram, self.normsys_code, self.histosys_code, self.edges)
+            return binned_model(
+                prepared,
+                histogram,
+                self.normsys_code,
+                self.histosys_code,
+                self.edges,
+                staterror_threshold=self.staterror_threshold,
+            )
 
 
 def train_summary(
@@ -212,6 +247,7 @@ def train_summary(
     objective_options: dict | None = None,
     normsys_code: int = 4,
     histosys_code: int = 4,
+    staterror_threshold: float = 0.05,
 ) -> SummaryResult:
     """Train a summary network end to end on an analysis objective (neos).
 
@@ -244,6 +280,9 @@ def train_summary(
         Keyword arguments of the objective (``{"mu_test": 2.0}`` for cls).
     normsys_code, histosys_code : int
         Interpolation codes of the binned model.
+    staterror_threshold : float
+        Bins whose relative Monte Carlo uncertainty is below this get no staterror gamma
+        (processes with ``staterror=True``; HistFactory's ``RelErrorThreshold``).
 
     Returns
     -------
@@ -263,7 +302,14 @@ def train_summary(
     prepared = prepare_processes(processes, device)
     edges = np.linspace(0.0, 1.0, int(bins) + 1)
     # The model's own checks (kappas, codes) before any training, on empty histograms.
-    binned_model(prepared, lambda x, w: w.new_zeros(int(bins)), normsys_code, histosys_code, edges)
+    binned_model(
+        prepared,
+        lambda x, w: w.new_zeros(int(bins)),
+        normsys_code,
+        histosys_code,
+        edges,
+        staterror_threshold=staterror_threshold,
+    )
     options = _check_options(goal, objective_options)
 
     everything = torch.cat([p.x for p in prepared])
@@ -276,12 +322,14 @@ def train_summary(
     history = []
 
     def histogram(x, w):
-        x, w = _batch(x, w, batch_size, generator)
         return bkde_histogram(net(x).double(), edges, bandwidth, w)
+
+    def draw(x, w):
+        return _batch(x, w, batch_size, generator)
 
     with training_threads(None, device, network_work(batch_size or everything.shape[0], net)):
         for _ in _steps(steps, progress, f"neos ({goal.name})"):
-            model = binned_model(prepared, histogram, normsys_code, histosys_code, edges)
+            model = binned_model(prepared, histogram, normsys_code, histosys_code, edges, draw, staterror_threshold)
             value = goal.value(model, **options)
             loss = -value if goal.maximize else value
             optimizer.zero_grad()
@@ -290,7 +338,7 @@ def train_summary(
             history.append(float(value.detach()))
     log.info("neos: %s from %.4g to %.4g in %d steps", goal.name, history[0], history[-1], steps)
     net = net.cpu().eval()
-    return SummaryResult(net, edges, bandwidth, goal.name, history, normsys_code, histosys_code)
+    return SummaryResult(net, edges, bandwidth, goal.name, history, normsys_code, histosys_code, staterror_threshold)
 
 
 def _check_options(goal, options) -> dict:
@@ -319,12 +367,12 @@ def _steps(steps: int, progress: bool, desc: str):
 
 
 def _batch(x, w, batch_size, generator):
-    """All events, or ``batch_size`` drawn without replacement with weights scaled to the full yield."""
+    """All events, or ``batch_size`` drawn without replacement; and the factor that scales them to the full yield."""
     n = x.shape[0]
     if batch_size is None or batch_size >= n:
-        return x, w
+        return x, w, 1.0
     index = torch.randperm(n, generator=generator)[: int(batch_size)].to(x.device)
-    return x[index], w[index] * (n / int(batch_size))
+    return x[index], w[index], n / int(batch_size)
 
 
 def _features(values, what: str) -> torch.Tensor:
