@@ -20,7 +20,17 @@ from ..exceptions import InputError
 from .binned import BinnedModel
 from .blocks import check_keep, check_temperature, soft_cut
 from .objectives import get_objective
-from .train import _batch, _check_options, _check_steps, _Prepared, _steps, binned_model, prepare_processes
+from .train import (
+    _batch,
+    _check_options,
+    _check_steps,
+    _Prepared,
+    _report_skipped,
+    _steps,
+    _update,
+    binned_model,
+    prepare_processes,
+)
 
 torch = import_torch()
 log = logging.getLogger(__name__)
@@ -118,7 +128,7 @@ def optimize_cuts(
     optimizer = torch.optim.Adam([cuts], lr=learning_rate)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     counter = _cut_counter(cuts, features, keep, temperature)
-    history = []
+    history, skipped = [], 0
     for _ in _steps(steps, progress, f"cuts ({goal.name})"):
         model = binned_model(
             prepared,
@@ -127,10 +137,9 @@ def optimize_cuts(
             staterror_threshold=staterror_threshold,
         )
         value = goal.value(model, **options)
-        optimizer.zero_grad()
-        (-value if goal.maximize else value).backward()
-        optimizer.step()
+        skipped += not _update(optimizer, -value if goal.maximize else value)
         history.append(float(value.detach()))
+    _report_skipped(skipped, steps, "cuts")
     result = cuts.detach().cpu().numpy()
     log.info("cuts: %s -> %s, %s %.4g -> %.4g", init.tolist(), result.tolist(), goal.name, history[0], history[-1])
     return CutResult(result, features, keep, temperature, goal.name, history)

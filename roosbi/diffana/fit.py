@@ -1,7 +1,7 @@
 """A differentiable maximum-likelihood fit of a :class:`~roosbi.diffana.binned.BinnedModel`.
 
 The fit itself is Newton's method in float64 on detached copies of the templates and data
-(with a backtracking line search and Levenberg damping where the Hessian is not positive
+(with a backtracking line search, and saddle-free steps where the Hessian is not positive
 definite), run until the step is below ``tol``; Newton converges quadratically, so the minimum
 is then accurate to about ``tol**2``. Gradients of the fitted parameters with respect to the
 templates (and the data) come from the implicit function theorem, not from unrolling the
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: Newton iterations before a fit gives up (and says so in ``TorchFitResult.converged``).
 MAX_ITERATIONS = 100
+
+#: The longest Newton step in any parameter (the nuisances have unit constraints: 5 sigma).
+MAX_STEP = 5.0
 
 
 @dataclass
@@ -190,13 +193,21 @@ def _newton(model, data, theta, free, tol, max_iterations):
 
 
 def _newton_step(h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Solve ``h s = g``, adding ``lambda I`` until ``h`` is positive definite (Levenberg)."""
-    eye = torch.eye(h.shape[0], dtype=h.dtype, device=h.device)
-    damping = 0.0
-    scale = float(h.diagonal().abs().max()) or 1.0
-    for _ in range(30):
-        chol, info = torch.linalg.cholesky_ex(h + damping * eye)
-        if int(info) == 0:
-            return torch.cholesky_solve(g[:, None], chol)[:, 0]
-        damping = max(damping * 10, 1e-8 * scale)
-    return g / scale  # gradient descent as a last resort
+    """The Newton step ``h^-1 g`` where ``h`` is positive definite, else a saddle-free one.
+
+    Where ``h`` has negative curvature (histosys templates that both lie above the nominal in a bin with few
+    background events make the profile NLL non-convex at alpha = 0), Levenberg damping ``h + lambda I`` stops
+    just past the most negative eigenvalue and leaves a near-singular matrix: steps of 1e15 that no line search
+    recovers from. The eigenvalues' absolute values instead (floored at 1e-6 of the largest) give a descent
+    direction that moves away from the saddle along the negative curvature; its length is capped at
+    :data:`MAX_STEP` (in units of the unit-Gaussian nuisances) so that the line search starts from a sane point.
+    """
+    chol, info = torch.linalg.cholesky_ex(h)
+    if int(info) == 0:
+        step = torch.cholesky_solve(g[:, None], chol)[:, 0]
+    else:
+        values, vectors = torch.linalg.eigh(h)
+        floor = 1e-6 * (float(values.abs().max()) or 1.0)
+        step = vectors @ ((vectors.T @ g) / values.abs().clamp_min(floor))
+    longest = float(step.abs().max())
+    return step * (MAX_STEP / longest) if longest > MAX_STEP else step

@@ -59,6 +59,9 @@ class Process:
         Its histograms carry their Monte Carlo statistical uncertainty, ``sqrt(sum w^2)`` per bin
         (the bKDE's is ``sqrt(sum_i w_i^2 p_ib)``), as a :class:`Sample` staterror: the binned model
         gets HistFactory's per-bin gammas, and a summary learns to avoid bins with few simulated events.
+        A bin with less than one event's worth (``sum w^2 < mean(w^2)``) gets one event's: an empty bin
+        of a simulated background is not known to be empty, and a summary would otherwise learn to put
+        the signal where the background simulation has no events (benchmarks/neos_staterror.py).
     """
 
     name: str
@@ -155,8 +158,9 @@ def binned_model(
         counts = histogram(x, w * scale).cpu() + FLOOR
         if not errors:
             return counts
-        # sum w^2 of the whole sample, estimated from the drawn events; clamped: sqrt has no gradient at 0
-        return counts, histogram(x, w * w * scale).cpu().clamp_min(1e-300).sqrt()
+        # sum w^2 of the whole sample, estimated from the drawn events, and at least one event's w^2
+        sumw2 = torch.maximum(histogram(x, w * w * scale).cpu(), (w * w).mean().cpu())
+        return counts, sumw2.clamp_min(1e-300).sqrt()  # clamped: sqrt has no gradient at 0
 
     samples = []
     for p in prepared:
@@ -319,7 +323,7 @@ def train_summary(
     net = net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    history = []
+    history, skipped = [], 0
 
     def histogram(x, w):
         return bkde_histogram(net(x).double(), edges, bandwidth, w)
@@ -331,14 +335,35 @@ def train_summary(
         for _ in _steps(steps, progress, f"neos ({goal.name})"):
             model = binned_model(prepared, histogram, normsys_code, histosys_code, edges, draw, staterror_threshold)
             value = goal.value(model, **options)
-            loss = -value if goal.maximize else value
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            skipped += not _update(optimizer, -value if goal.maximize else value)
             history.append(float(value.detach()))
+    _report_skipped(skipped, steps, "neos")
     log.info("neos: %s from %.4g to %.4g in %d steps", goal.name, history[0], history[-1], steps)
     net = net.cpu().eval()
     return SummaryResult(net, edges, bandwidth, goal.name, history, normsys_code, histosys_code, staterror_threshold)
+
+
+def _update(optimizer, loss) -> bool:
+    """One Adam step on ``loss``; none (False) where the loss or a gradient is not finite.
+
+    A fit that fails in one step (a batch without events in a bin, say) must not turn the network into NaN:
+    the step is skipped, counted and reported (:func:`_report_skipped`).
+    """
+    optimizer.zero_grad()
+    if not bool(torch.isfinite(loss.detach())):
+        return False
+    loss.backward()
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not all(bool(torch.isfinite(g).all()) for g in grads):
+        optimizer.zero_grad()
+        return False
+    optimizer.step()
+    return True
+
+
+def _report_skipped(skipped: int, steps: int, what: str) -> None:
+    if skipped:
+        log.warning("%s: %d of %d steps skipped: the objective or its gradient was not finite", what, skipped, steps)
 
 
 def _check_options(goal, options) -> dict:
