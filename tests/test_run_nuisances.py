@@ -35,7 +35,8 @@ def workspace_file(tmp_path_factory):
 
 
 NAMES = ["--pdf", "peak", "--observables", "x", "--parameters", "mu", "--data", "obs"]
-NUISANCES = ["--nuisances", "alpha", "--constraints", "alpha_constraint"]
+CONSTRAINT = "alpha_constraint"
+NUISANCES = ["--nuisances", "alpha", "--constraints", CONSTRAINT]
 
 
 def test_run_profiles_the_nuisance(workspace_file, tmp_path):
@@ -88,3 +89,52 @@ def test_parallel_simulation_draws_the_nuisances_alike(workspace_file):
         np.testing.assert_array_equal(getattr(one.sample, column), getattr(two.sample, column))
     alpha = one.sample.theta[:, 1]
     assert alpha.min() >= -4 and alpha.max() <= 4 and abs(alpha.mean()) < 0.2  # uniform over its range
+
+
+def test_every_parameter_of_interest_is_profiled_over_the_others(tmp_path):
+    """Two parameters of interest that trade off: x ~ Gauss(mu (1 + 0.05 alpha) + s, 1), y ~ Gauss(s, 1).
+
+    Each one's profile curve must minimise over the other as well as over alpha, so that the interval read off
+    the curve is MINOS's (which floats everything); a slice at the other's best fit would be about 1/sqrt(2) as
+    wide for mu. The fit without systematics floats the other POI too.
+    """
+    from roosbi.demo.syst import systematics_results
+    from roosbi.inference import fit_pdfs
+    from roosbi.report.systematics import systematics_lines
+    from roosbi.stats.profile import constrained_pdf
+
+    ROOT = import_root()
+    ws = ROOT.RooWorkspace("two")
+    ws.factory("expr::mean_x('mu * (1 + 0.05 * alpha) + s', mu[2, 0, 4], alpha[0, -4, 4], s[0, -2, 2])")
+    ws.factory("PROD::model(Gaussian::gx(x[-6, 10], mean_x, 1.0), Gaussian::gy(y[-5, 5], s, 1.0))")
+    ws.factory("Gaussian::alpha_constraint(alpha_global[0], alpha, 1)")
+    ROOT.RooRandom.randomGenerator().SetSeed(5)
+    ws.var("mu").setVal(2.5)
+    ws.var("s").setVal(0.3)
+    data = ws.pdf("model").generate(ROOT.RooArgSet(ws.var("x"), ws.var("y")), 2000)
+    data.SetName("obs")
+    ws.Import(data, Silence=True)
+    path = tmp_path / "two.root"
+    ws.writeToFile(str(path))
+
+    prob = problem_from_workspace(path, "model", "x,y", "mu,s", "obs", nuisances="alpha", constraints=CONSTRAINT)
+    pdf = constrained_pdf(prob, prob.workspace.pdf("model"), "analytic_pdf")
+    prob.workspace.Import(pdf, RecycleConflictNodes=True, Silence=True)
+    pdfs = {"analytic": pdf.GetName()}
+    fits, nlls = fit_pdfs(prob.workspace, pdfs, prob.data(), [prob.var(n) for n in prob.all_parameters])
+    syst = systematics_results(prob, pdfs, fits, nlls)
+
+    assert syst["poi"] == "mu" and list(syst["other_pois"]) == ["s"]
+    for entry in (syst, syst["other_pois"]["s"]):
+        for kind in ("with_systematics", "without_systematics"):
+            interval = entry["intervals"]["analytic"][kind]
+            # the curve's interval is MINOS's: both minimise over every other floating parameter
+            width = interval["width"]
+            np.testing.assert_allclose(interval["interval_from_curve"], interval["interval"], atol=0.03 * width)
+        assert set(entry["impacts"]["analytic"]) == {"alpha"}
+    mu = syst["intervals"]["analytic"]
+    # mu's statistical error alone is sqrt(2)/sqrt(2000) (x and y weigh s equally); the 5 % scale adds to it
+    assert mu["without_systematics"]["width"] == pytest.approx(2 * np.sqrt(2 / 2000), rel=0.1)
+    assert mu["with_systematics"]["width"] > 1.5 * mu["without_systematics"]["width"]
+    report = "\n".join(systematics_lines(syst))
+    assert "68 % intervals of mu" in report and "68 % intervals of s" in report and "Impacts on s" in report

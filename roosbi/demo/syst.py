@@ -313,24 +313,44 @@ def _mixture(prob: Problem, parts: list[str], name: str):
 def systematics_results(prob: Problem, pdfs: dict[str, str], fits: dict, nlls: dict) -> dict:
     """results.json's ``"systematics"``: nuisances, intervals with and without them, profile curves, impacts.
 
-    For the first parameter of interest; every NLL's fit must have floated every nuisance.
+    For each parameter of interest, with the other parameters of interest profiled (minimised) wherever the
+    nuisances are, and floating in the fit without systematics: the first POI's entries at the top level,
+    the others' under ``"other_pois"`` (``{name: {"intervals", "impacts", "profile"}}``). Every NLL's fit
+    must have floated every nuisance.
     """
-    ws = prob.workspace
-    poi = prob.var(prob.parameters[0])
+    pois = [prob.var(n) for n in prob.parameters]
     nuisances = [prob.var(n) for n in prob.nuisance_parameters]
     priors = nuisance_priors(prob)
+    per_poi = {}
+    for poi in pois:
+        others = [p for p in pois if p is not poi]
+        per_poi[poi.GetName()] = _poi_systematics(prob, poi, others, nuisances, priors, pdfs, fits, nlls)
+    out = {
+        "poi": pois[0].GetName(),
+        "nuisance_parameters": {name: p.as_dict() for name, p in priors.items()},
+        **per_poi.pop(pois[0].GetName()),
+    }
+    if per_poi:
+        out["other_pois"] = per_poi
+    return out
+
+
+def _poi_systematics(prob: Problem, poi, others: list, nuisances: list, priors, pdfs, fits, nlls) -> dict:
+    """One parameter of interest's intervals, impacts and profile curves, ``others`` profiled alongside."""
+    ws = prob.workspace
     values = scan_range(fits, poi, width=3.5, n=PROFILE_POINTS)
-    start = {poi.GetName(): 0.5 * (poi.getMin() + poi.getMax())}
     intervals, impact, curves, stat_curves = {}, {}, {}, {}
     for name, nll in nlls.items():
         checkpoint()
         wall = ws.pdf(pdfs[name]).getStringAttribute("roosbi_eval_errors") != "expected"
         fit = fits[name]
-        stat = fit_without_systematics(nll, poi, nuisances, priors, start, error_wall=wall)
-        curves[name] = profile_scan(nll, poi, nuisances, values, fit, error_wall=wall)
+        start = {poi.GetName(): 0.5 * (poi.getMin() + poi.getMax())}
+        start.update({p.GetName(): fit.params[p.GetName()].value for p in others})
+        stat = fit_without_systematics(nll, poi, nuisances, priors, start, others, error_wall=wall)
+        curves[name] = profile_scan(nll, poi, [*others, *nuisances], values, fit, error_wall=wall)
         nominal = {nu: priors[nu.GetName()].nominal for nu in nuisances}
-        stat_curves[name] = fixed_scan(nll, poi, nominal, values, stat.nll_min)
-        impact[name] = impacts(nll, poi, nuisances, fit, priors, error_wall=wall)
+        stat_curves[name] = fixed_scan(nll, poi, nominal, values, stat.nll_min, others, error_wall=wall)
+        impact[name] = impacts(nll, poi, nuisances, fit, priors, error_wall=wall, others=others)
         with_syst = _interval(fit.params[poi.GetName()], values, curves[name])
         without = _interval(stat.params[poi.GetName()], values, stat_curves[name])
         without.update(status=stat.status, minos_status=stat.minos_status, nll_min=stat.nll_min)
@@ -347,8 +367,6 @@ def systematics_results(prob: Problem, pdfs: dict[str, str], fits: dict, nlls: d
                     entry["without_systematics"], intervals["analytic"]["without_systematics"]
                 )
     return {
-        "poi": poi.GetName(),
-        "nuisance_parameters": {name: p.as_dict() for name, p in priors.items()},
         "intervals": intervals,
         "impacts": impact,
         "profile": {

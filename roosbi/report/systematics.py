@@ -12,8 +12,7 @@ from .plots import STYLES, _colours, _save, plt
 
 
 def systematics_lines(syst: dict) -> list[str]:
-    """report.md's "Systematics" section from results.json's ``"systematics"``."""
-    poi = syst["poi"]
+    """report.md's "Systematics" section from results.json's ``"systematics"``: every parameter of interest's."""
     lines = ["", "## Systematic uncertainties (nuisance parameters profiled)", ""]
     nuisances = syst["nuisance_parameters"]
     rows = [
@@ -26,6 +25,22 @@ def systematics_lines(syst: dict) -> list[str]:
         "| nuisance | constraint | nominal | pre-fit error | range (training and fit) |",
         "|---|---|---|---|---|",
         *rows,
+    ]
+    others = syst.get("other_pois", {})
+    if others:
+        lines += [
+            "",
+            f"Several parameters of interest: each one's intervals and impacts below have the others "
+            f"({', '.join([syst['poi'], *others])} but itself) floating with the nuisances.",
+        ]
+    for poi, entry in [(syst["poi"], syst), *others.items()]:
+        lines += _poi_lines(poi, entry)
+    return lines
+
+
+def _poi_lines(poi: str, entry: dict) -> list[str]:
+    """The interval and impact tables of one parameter of interest."""
+    lines = [
         "",
         f"68 % intervals of {poi}: **with systematics** (nuisances profiled: MINOS on the NLL times the "
         "constraints, all nuisances floating) and **without** (nuisances fixed at their nominal values). "
@@ -36,15 +51,15 @@ def systematics_lines(syst: dict) -> list[str]:
         "| width | syst. part | width / analytic | centre shift / σ(analytic) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, entry in syst["intervals"].items():
-        w, s = entry["with_systematics"], entry["without_systematics"]
-        compare = entry.get("vs_analytic") or {}
+    for name, interval in entry["intervals"].items():
+        w, s = interval["with_systematics"], interval["without_systematics"]
+        compare = interval.get("vs_analytic") or {}
         ratio = "—" if not compare else f"{compare['width_ratio']:.3f}"
         shift = "—" if not compare else f"{compare['centre_shift']:+.3f}"
         lines.append(
             f"| {name} | {w['value']:.4f} | [{w['interval'][0]:.4f}, {w['interval'][1]:.4f}] | {w['width']:.4f} "
             f"| {s['value']:.4f} | [{s['interval'][0]:.4f}, {s['interval'][1]:.4f}] | {s['width']:.4f} "
-            f"| {entry['systematic']:.4f} | {ratio} | {shift} |"
+            f"| {interval['systematic']:.4f} | {ratio} | {shift} |"
         )
     lines += [
         "",
@@ -56,7 +71,7 @@ def systematics_lines(syst: dict) -> list[str]:
         "| impact −1σ (post) | impact +1σ (pre) | impact −1σ (pre) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, per_nu in syst["impacts"].items():
+    for name, per_nu in entry["impacts"].items():
         for nu, e in per_nu.items():
             pre = e["prefit"] or {"up": math.nan, "down": math.nan}
             lines.append(

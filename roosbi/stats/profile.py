@@ -190,30 +190,51 @@ def profile_scan(
     return out
 
 
-def fixed_scan(nll, poi, fixed: Mapping, values: np.ndarray, nll_min: float) -> np.ndarray:
-    """Delta NLL of the parameter of interest with the parameters of ``fixed`` ({RooRealVar: value}) held there."""
-    saved = poi.getVal()
+def fixed_scan(
+    nll, poi, fixed: Mapping, values: np.ndarray, nll_min: float, others: Sequence = (), error_wall: bool = True
+) -> np.ndarray:
+    """Delta NLL of the parameter of interest with the parameters of ``fixed`` ({RooRealVar: value}) held there.
+
+    ``others`` (the other parameters of interest) are minimised at each point, as :func:`profile_scan` does.
+    """
+    start = {p.GetName(): p.getVal() for p in others}
+    saved = {p: p.getVal() for p in [poi, *others]}
     out = np.empty(len(values))
     with _fixed(fixed):
         try:
             for i, value in enumerate(values):
                 checkpoint()
                 poi.setVal(float(value))
-                out[i] = nll.getVal() - nll_min
+                if others:
+                    with _fixed({poi: value}):
+                        minimum, _ = _migrad(nll, others, start, error_wall)
+                else:
+                    minimum = float(nll.getVal())
+                out[i] = minimum - nll_min
         finally:
-            poi.setVal(saved)
+            for par, value in saved.items():
+                par.setVal(value)
     return out
 
 
 def fit_without_systematics(
-    nll, poi, nuisances: Sequence, priors: Mapping[str, NuisancePrior], start: Mapping[str, float], **fit_options
+    nll,
+    poi,
+    nuisances: Sequence,
+    priors: Mapping[str, NuisancePrior],
+    start: Mapping[str, float],
+    others: Sequence = (),
+    **fit_options,
 ) -> FitResult:
     """The fit with every nuisance parameter fixed at its nominal value: the statistical-only result.
 
-    ``fit_options`` go to :func:`~roosbi.inference.fit_nll` (MIGRAD, HESSE and MINOS over ``poi`` alone).
+    ``others`` (the other parameters of interest) float too. ``fit_options`` go to
+    :func:`~roosbi.inference.fit_nll` (MIGRAD, HESSE and MINOS over the floating parameters).
     """
+    floating = [poi, *others]
     with _fixed({p: priors[p.GetName()].nominal for p in nuisances}):
-        return fit_nll(nll, [poi], {poi.GetName(): start[poi.GetName()]}, **fit_options)
+        starts = {p.GetName(): start.get(p.GetName(), p.getVal()) for p in floating}
+        return fit_nll(nll, floating, starts, **fit_options)
 
 
 def interval_from_curve(values: np.ndarray, delta_nll: np.ndarray, level: float = 0.5) -> tuple[float, float]:
@@ -246,7 +267,13 @@ def _refit_at(nll, poi, nu, at: float, floating: Sequence, start: Mapping[str, f
 
 
 def impacts(
-    nll, poi, nuisances: Sequence, fit: FitResult, priors: Mapping[str, NuisancePrior], error_wall: bool = True
+    nll,
+    poi,
+    nuisances: Sequence,
+    fit: FitResult,
+    priors: Mapping[str, NuisancePrior],
+    error_wall: bool = True,
+    others: Sequence = (),
 ) -> dict[str, dict]:
     """Pulls, constraints and impacts of each nuisance parameter on the parameter of interest.
 
@@ -254,8 +281,8 @@ def impacts(
     floated it), its pull ``(nu_hat - nominal) / prefit_error`` and constraint
     ``error / prefit_error``; then nu_k is fixed at ``nu_hat +- error`` (post-fit impact) and at
     ``nominal +- prefit_error`` (pre-fit impact; not for an unconstrained nuisance) and the
-    parameter of interest refitted (MIGRAD) with the other nuisances floating. The impact is the
-    shift of its best fit.
+    parameter of interest refitted (MIGRAD) with the other nuisances and ``others`` (the other
+    parameters of interest) floating. The impact is the shift of its best fit.
 
     Returns
     -------
@@ -266,7 +293,7 @@ def impacts(
     poi_name = poi.GetName()
     mu_hat = fit.params[poi_name].value
     best = {name: r.value for name, r in fit.params.items()}
-    saved = {p: p.getVal() for p in [poi, *nuisances]}
+    saved = {p: p.getVal() for p in [poi, *others, *nuisances]}
     out = {}
     try:
         for nu in nuisances:
@@ -275,7 +302,7 @@ def impacts(
                 raise InputError(f"the fit did not float the nuisance parameter '{name}'")
             value, error = fit.params[name].value, fit.params[name].error
             prior = priors[name]
-            floating = [poi, *[p for p in nuisances if p is not nu]]
+            floating = [poi, *others, *[p for p in nuisances if p is not nu]]
             start = {p.GetName(): best.get(p.GetName(), p.getVal()) for p in floating}
 
             def shift(at: float, nu=nu, floating=floating, start=start) -> float:
