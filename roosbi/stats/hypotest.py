@@ -32,6 +32,7 @@ from ..report import write_json
 from ..workspace import DATA_MARK, PARAMETERS_MARK, open_workspace
 from .cluster import RETRIES, absolute_path, dask_workers, workspace_file
 from .hypotest_report import markdown, plot_limits
+from .profile import global_observables
 from .toys import marked_pdfs
 
 log = logging.getLogger(__name__)
@@ -57,15 +58,22 @@ class Model:
     generator: object
     data: object
     observables: object
+    global_observables: list
 
-    def config(self, ws, poi, role: str, value: float):
-        """The generator's ``ModelConfig`` named after ``role``, with the POI snapshot at ``value``."""
+    def config(self, ws, poi, role: str, value: float, toys: bool = False):
+        """The generator's ``ModelConfig`` named after ``role``, with the POI snapshot at ``value``.
+
+        For ``toys`` it names the global observables, which the toys then draw from their constraint terms
+        (the auxiliary measurements fluctuate with the data: the unconditional ensemble).
+        """
         ROOT = import_root()
         mc = ROOT.RooStats.ModelConfig(f"roosbi_{self.name}_{role}", ws)
         mc.SetPdf(self.generator)
         mc.SetParametersOfInterest(ROOT.RooArgSet(poi))
         mc.SetObservables(self.observables)
         mc.SetNuisanceParameters(ROOT.RooArgSet(*_floating(self.generator, self.data, poi)))
+        if toys and self.global_observables:
+            mc.SetGlobalObservables(ROOT.RooArgSet(*self.global_observables))
         poi.setVal(value)  # RooStats' classic pitfall: the snapshot takes the value the POI has now
         mc.SetSnapshot(ROOT.RooArgSet(poi))
         return mc
@@ -123,7 +131,8 @@ def read_models(ws, path: str, poi: str | None) -> tuple[dict[str, Model], objec
                 f"NLL '{name}': its toys would be drawn from '{gen.GetName()}', which is not a density over the "
                 f"observables (integral {integral:.4g}); mark the simulator's pdf as 'analytic' to draw from it"
             )
-        models[name] = Model(name, pdf, gen, data, obs)
+        globs = global_observables(gen, gen.getObservables(data), _floating(gen, data, var))
+        models[name] = Model(name, pdf, gen, data, obs, globs)
     return models, var
 
 
@@ -241,15 +250,20 @@ def run_chunk(path: str, poi: str, seed: int, name: str, point: int, mu: float, 
         model, discovery = models[name], point == DISCOVERY
         ws.loadSnapshot(_SNAPSHOT)  # every task starts from the file's values
         # The calculator keeps pointers to the configs and the test statistic: they live until the end.
-        null = model.config(ws, var, "null", 0.0 if discovery else mu)
-        alt_config = model.config(ws, var, "alt", alt if discovery else 0.0)
+        null = model.config(ws, var, "null", 0.0 if discovery else mu, toys=True)
+        alt_config = model.config(ws, var, "alt", alt if discovery else 0.0, toys=True)
         calc = ROOT.RooStats.FrequentistCalculator(model.data, alt_config, null)
         calc.SetToys(n, 0 if discovery else n)
         sampler = calc.GetTestStatSampler()
         sampler.SetTestStatistic(ts := model.test_stat(discovery))  # noqa: F841
-        sampler.SetGenerateAutoBinned(False)  # unbinned toys like the data, also from histogram templates
+        # toys like the data: unbinned, also from histogram templates, unless the data are binned (HistFactory's
+        # weighted obsData), where an NLL built on them takes only datasets of the same structure
+        sampler.SetGenerateAutoBinned(bool(model.data.isWeighted()))
         state = np.random.SeedSequence(seed, spawn_key=(point, chunk)).generate_state(1)
         ROOT.RooRandom.randomGenerator().SetSeed(int(state[0]) or 1)  # 0 would seed from the clock
+        # GetHypoTest prints the ModelConfigs, which evaluates the pdf with the last normalisation set it saw; for
+        # a RooSimultaneous (a HistFactory model) that set can belong to a deleted integral or NLL: a segfault.
+        model.generator.getVal(model.observables)  # the last set is now the model's own, alive
         result = calc.GetHypoTest()
         ROOT.SetOwnership(result, True)
     dists = (result.GetNullDistribution(), None if discovery else result.GetAltDistribution())

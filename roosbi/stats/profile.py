@@ -122,6 +122,55 @@ def constrained_pdf(problem: Problem, pdf, name: str):
     return product
 
 
+def _constraint_terms(pdf, observables, parameters: Sequence) -> list:
+    """The pdf's constraint terms on ``parameters``: its factors that do not depend on ``observables``."""
+    ROOT = import_root()
+    terms = pdf.getAllConstraints(observables, ROOT.RooArgSet(*parameters), True)
+    ROOT.SetOwnership(terms, True)
+    return list(terms)
+
+
+def global_observables(pdf, observables, parameters: Sequence) -> list:
+    """The global observables of ``pdf``: the constant parameters of its constraint terms on ``parameters``.
+
+    They are the auxiliary measurements (``alpha_obs`` of ``Gaussian(alpha_obs | alpha, 1)``, HistFactory's
+    ``nom_alpha_*`` and ``nom_gamma_stat_*``), which a toy must draw beside its events.
+    """
+    found = {}
+    for term in _constraint_terms(pdf, observables, parameters):
+        found.update((var.GetName(), var) for var in _term_globals(term, observables))
+    return list(found.values())
+
+
+def _term_globals(term, observables) -> list:
+    """The constant RooRealVars of one constraint term that are not observables."""
+    return [
+        var
+        for var in term.getVariables()
+        if var.isConstant() and var.InheritsFrom("RooRealVar") and not observables.find(var.GetName())
+    ]
+
+
+def draw_global_observables(pdf, observables, parameters: Sequence) -> dict[str, float]:
+    """Draw each global observable from its constraint term at the parameters' current values, and set it.
+
+    Uses ROOT's random generator (seed it first). Returns the values drawn.
+    """
+    ROOT = import_root()
+    drawn = {}
+    for term in _constraint_terms(pdf, observables, parameters):
+        targets = _term_globals(term, observables)
+        if not targets:
+            continue
+        sample = term.generate(ROOT.RooArgSet(*targets), 1)
+        ROOT.SetOwnership(sample, True)
+        row = sample.get(0)
+        for var in targets:
+            var.setVal(row.getRealValue(var.GetName()))
+            drawn[var.GetName()] = var.getVal()
+    return drawn
+
+
 @contextmanager
 def _fixed(parameters: Mapping):
     """Parameters (RooRealVars) set constant at the given values inside the block, restored after."""

@@ -28,6 +28,7 @@ from ..library import import_root
 from ..workspace import DATA_MARK, NLL_ATTRIBUTE, PARAMETERS_MARK, open_workspace
 from .cluster import CONNECT_TIMEOUT_S, RETRIES
 from .pools import NO_GENERATION, POOL, Pools, has_pools
+from .profile import draw_global_observables
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,9 @@ def run_toys(
                 extended = gen_pdf.canBeExtended()
                 n = int(rng.poisson(gen_pdf.expectedEvents(observables))) if extended else setup.n_observed
                 ROOT.RooRandom.randomGenerator().SetSeed(root_seed)
+                # the auxiliary measurements fluctuate with the events (the unconditional ensemble); the fits'
+                # NLLs, made after this, read the drawn values; the next toy's snapshot restores them
+                draw_global_observables(gen_pdf, observables, params)
                 toy = gen_pdf.generate(observables, n)
                 if not toy:
                     raise RuntimeError(f"the pdf '{gen_pdf.GetName()}' generated no dataset for toy {index} at {point}")
