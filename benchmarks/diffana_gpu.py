@@ -7,8 +7,8 @@ background N((-1, -0.5), 1.2) of 150 events with a 5 % normsys and a histosys th
 
 ``check``:
 
-* every objective trains a few steps on each device: finite, and the first step's objective (the same float32
-  network on the same events) agrees between the devices;
+* every objective (and Z0 with the background's MC statistical uncertainty) trains a few steps on each device:
+  finite, and the first step's objective (the same float32 network on the same events) agrees between the devices;
 * ``train_summary`` for ``--steps`` steps on each device from one seed: the objective's history side by side, and
   each final network's objective with hard histograms, evaluated on the CPU (the number an analysis gets);
 * the CUDA training run twice from one seed: same history or not (reproducibility on the GPU);
@@ -78,8 +78,10 @@ def check(args) -> None:
 
     print("| objective | first step, cpu | first step, " + devices[1] + " | relative difference | finite |")
     print("| --- | --- | --- | --- | --- |")
-    for name in OBJECTIVES:
-        runs = [train_summary(events, name, steps=3, device=d, progress=False).history for d in devices]
+    with_staterror = [*events[:1], Process(**{**vars(events[1]), "staterror": True})]
+    for name, sample in [*((n, events) for n in OBJECTIVES), ("asimov_significance, staterror", with_staterror)]:
+        objective = name.split(",")[0]
+        runs = [train_summary(sample, objective, steps=3, device=d, progress=False).history for d in devices]
         finite = all(np.isfinite(h).all() for h in runs)
         rel = abs(runs[1][0] - runs[0][0]) / abs(runs[0][0])
         print(f"| {name} | {runs[0][0]:.6g} | {runs[1][0]:.6g} | {rel:.1e} | {finite} |")
