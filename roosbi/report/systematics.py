@@ -30,8 +30,8 @@ def systematics_lines(syst: dict) -> list[str]:
     if others:
         lines += [
             "",
-            f"Several parameters of interest: each one's intervals and impacts below have the others "
-            f"({', '.join([syst['poi'], *others])} but itself) floating with the nuisances.",
+            f"Several parameters of interest ({', '.join([syst['poi'], *others])}): each one's intervals and "
+            "impacts below are computed with the other parameters of interest floating beside the nuisances.",
         ]
     for poi, entry in [(syst["poi"], syst), *others.items()]:
         lines += _poi_lines(poi, entry)
